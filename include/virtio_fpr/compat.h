@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel-version shims for virtio_fpr. Each shim names the kernel that
+ * changed the interface. FPR_HAVE_* macros come from build-time probes of
+ * the target kernel's headers and Module.symvers (see src/Kbuild).
+ */
+#ifndef _VIRTIO_FPR_COMPAT_H
+#define _VIRTIO_FPR_COMPAT_H
+
+#include <linux/mmzone.h>
+#include <linux/page_reporting.h>
+#include <linux/version.h>
+#include <linux/virtio_config.h>
+
+/* 6.8 added MAX_PAGE_ORDER; 6.4 made MAX_ORDER inclusive; before, exclusive */
+#if defined(MAX_PAGE_ORDER)
+#define FPR_MAX_ORDER	MAX_PAGE_ORDER
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define FPR_MAX_ORDER	MAX_ORDER
+#else
+#define FPR_MAX_ORDER	(MAX_ORDER - 1)
+#endif
+#define FPR_NR_ORDERS	(FPR_MAX_ORDER + 1)
+
+/* 6.2 exported the core's page_reporting_order (probe: Module.symvers) */
+#ifdef FPR_HAVE_PR_ORDER_EXPORT
+extern unsigned int page_reporting_order;
+#endif
+
+/* 6.11 passes struct virtqueue_info to virtio_find_vqs() */
+#ifdef FPR_HAVE_VIRTQUEUE_INFO
+static inline int fpr_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
+			       struct virtqueue *vqs[],
+			       vq_callback_t *callbacks[],
+			       const char * const names[])
+{
+	struct virtqueue_info info[8] = {};
+	unsigned int i;
+
+	if (WARN_ON(nvqs > ARRAY_SIZE(info)))
+		return -EINVAL;
+	for (i = 0; i < nvqs; i++) {
+		info[i].name = names[i];
+		info[i].callback = callbacks[i];
+	}
+	return virtio_find_vqs(vdev, nvqs, vqs, info, NULL);
+}
+#else
+static inline int fpr_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
+			       struct virtqueue *vqs[],
+			       vq_callback_t *callbacks[],
+			       const char * const names[])
+{
+	return virtio_find_vqs(vdev, nvqs, vqs, callbacks, names, NULL);
+}
+#endif
+
+/* 7.x added page_reporting_dev_info.capacity (batches below 32) */
+#ifdef FPR_HAVE_PR_CAPACITY
+#define fpr_pr_set_capacity(pr, n)	((pr)->capacity = (n))
+#define FPR_PR_CAPACITY_MIN		1U
+#else
+#define fpr_pr_set_capacity(pr, n)	do { } while (0)
+#define FPR_PR_CAPACITY_MIN		PAGE_REPORTING_CAPACITY
+#endif
+
+#endif /* _VIRTIO_FPR_COMPAT_H */

@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Target kernels: resolve, fetch images, provide headers.
+#   kernel.sh krel SERIES      print the kernel release (uname -r) of SERIES
+#   kernel.sh image SERIES     fetch + unpack the Debian image; print its
+#                              folder (with vmlinuz and modules/ links)
+#   kernel.sh headers SERIES   make the headers buildable; print their folder
+# SERIES: 6.1 (bookworm), 6.12 (bookworm-backports), 7.2 (sid).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+suite_of() {
+	case $1 in
+	6.1) echo bookworm ;;
+	6.12) echo bookworm-backports ;;
+	7.2) echo sid ;;
+	*) die "unknown kernel series '$1' (known: $FPR_SERIES)" ;;
+	esac
+}
+
+# The ABI name the amd64 meta package of SERIES depends on.
+krel_of() {
+	local suite ver dep
+	suite=$(suite_of "$1")
+	if [ "$suite" = bookworm ]; then
+		dep=$(apt-cache depends linux-headers-amd64 2>/dev/null |
+		      awk '/Depends: linux-headers-[0-9]/ { print $2; exit }')
+		echo "${dep#linux-headers-}"
+		return
+	fi
+	fpr_aptx_update
+	ver=$(fpr_suite_version linux-image-amd64 "$suite")
+	[ -n "$ver" ] || die "no linux-image-amd64 in $suite"
+	dep=$(fpr_aptx apt-cache show "linux-image-amd64=$ver" |
+	      sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*\).*/\1/p' | head -1)
+	echo "${dep#linux-image-}"
+}
+
+# Download package $2 (from the extra suites unless SERIES is 6.1) to $3.
+download() {
+	local series=$1 pkg=$2 dir=$3
+	mkdir -p "$dir"
+	if [ "$series" = 6.1 ]; then
+		(cd "$dir" && apt-get download -q "$pkg" >/dev/null) ||
+			die "cannot download $pkg"
+	else
+		(cd "$dir" && fpr_aptx apt-get download -q "$pkg" >/dev/null) ||
+			die "cannot download $pkg"
+	fi
+}
+
+cmd_image() {
+	local series=$1 krel dir deb m v
+	krel=$(krel_of "$series")
+	dir=$FPR_CACHE/kernels/$krel
+	if [ ! -f "$dir/.ready" ]; then
+		fpr_need xz-utils zstd kmod
+		[ "$series" = 6.1 ] && { apt-get update -qq || true; }
+		rm -rf "$dir"
+		log "fetching kernel image $krel"
+		download "$series" "linux-image-$krel" "$dir/deb"
+		# 7.x splits the image into linux-binary and linux-modules
+		if [ "$series" = 7.2 ]; then
+			download "$series" "linux-binary-$krel" "$dir/deb"
+			download "$series" "linux-modules-$krel" "$dir/deb"
+		fi
+		for deb in "$dir"/deb/*.deb; do
+			dpkg-deb -x "$deb" "$dir/root"
+		done
+		# 6.x: /boot/vmlinuz-K and /lib/modules/K; 7.x: /usr/lib/modules/K
+		for m in "$dir/root/lib/modules/$krel" "$dir/root/usr/lib/modules/$krel"; do
+			[ -d "$m/kernel" ] && ln -sfn "$m" "$dir/modules"
+		done
+		for v in "$dir/root/boot/vmlinuz-$krel" "$dir/modules/vmlinuz"; do
+			[ -f "$v" ] && ln -sfn "$v" "$dir/vmlinuz"
+		done
+		[ -f "$dir/vmlinuz" ] && [ -d "$dir/modules" ] ||
+			die "no vmlinuz or modules in the $krel image"
+		rm -rf "$dir/deb"
+		touch "$dir/.ready"
+	fi
+	echo "$dir"
+}
+
+# Print the kernel build folder for SERIES (inside the sid chroot for 7.2).
+cmd_headers() {
+	local series=$1 krel dir deb
+	krel=$(krel_of "$series")
+	case $series in
+	6.1)
+		fpr_need make gcc libelf-dev dwarves linux-headers-amd64
+		[ -e "/lib/modules/$krel/build/Makefile" ] ||
+			die "linux-headers-amd64 did not bring headers for $krel"
+		echo "/lib/modules/$krel/build"
+		;;
+	7.2)
+		"$FPR_TOP/scripts/sid-chroot.sh" >/dev/null
+		[ -d "$FPR_CACHE/sid-chroot/usr/src/linux-headers-$krel" ] ||
+			die "sid chroot lacks headers for $krel (remove $FPR_CACHE/sid-chroot to refresh)"
+		echo "/usr/src/linux-headers-$krel"
+		;;
+	*)
+		# The backports headers depend on the image package: unpack
+		# them in a private folder instead of installing both.
+		fpr_need make gcc-12 libelf-dev dwarves
+		dir=$FPR_CACHE/headers/$krel
+		if [ ! -f "$dir/.ready" ]; then
+			rm -rf "$dir"
+			log "fetching headers for $krel"
+			download "$series" "linux-headers-$krel" "$dir/deb"
+			download "$series" "linux-headers-${krel%-amd64}-common" "$dir/deb"
+			download "$series" "linux-kbuild-${krel%-amd64}" "$dir/deb"
+			for deb in "$dir"/deb/*.deb; do
+				dpkg-deb -x "$deb" "$dir"
+			done
+			rm -rf "$dir/deb"
+			sed -i "s|^include /usr/src/|include $dir/usr/src/|" \
+				"$dir/usr/src/linux-headers-$krel/Makefile"
+			touch "$dir/.ready"
+		fi
+		echo "$dir/usr/src/linux-headers-$krel"
+		;;
+	esac
+}
+
+[ $# -eq 2 ] || die "usage: $0 krel|image|headers SERIES"
+case $1 in
+krel) krel_of "$2" ;;
+image) cmd_image "$2" ;;
+headers) cmd_headers "$2" ;;
+*) die "usage: $0 krel|image|headers SERIES" ;;
+esac

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared shell helpers: Debian mirror, extra suites, cache folder.
+# Sourced by the other scripts; never names a host: the mirror is read
+# from this machine's own apt configuration.
+
+FPR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FPR_CACHE=${FPR_CACHE:-$FPR_TOP/build/cache}
+FPR_SERIES="6.1 6.12 7.2"
+mkdir -p "$FPR_CACHE"
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# The Debian mirror this machine's apt already uses for its own release.
+fpr_mirror() {
+	local codename
+	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+	apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
+		awk -v c="$codename" '$2 == c { print $1; exit }'
+}
+
+# Install host packages that are missing (apt-get update once if needed).
+fpr_need() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		die "need root to install: ${missing[*]}"
+	fi
+	apt-get update -qq || true
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# apt-get/apt-cache against bookworm-backports and sid, in a private
+# state folder so the host's apt setup is untouched.
+FPR_APTX=$FPR_CACHE/apt
+fpr_aptx_opts() {
+	echo "-o Dir=$FPR_APTX -o Dir::State::status=$FPR_APTX/status" \
+	     "-o Dir::Etc::trusted=/etc/apt/trusted.gpg" \
+	     "-o Dir::Etc::trustedparts=/etc/apt/trusted.gpg.d" \
+	     "-o Debug::NoLocking=1 -o APT::Sandbox::User=root" \
+	     "-o Acquire::Check-Valid-Until=false"
+}
+
+fpr_aptx_update() {
+	local m stamp=$FPR_APTX/updated
+	# Refresh at most every 6 hours.
+	if [ -f "$stamp" ] && [ -z "$(find "$stamp" -mmin +360)" ]; then
+		return 0
+	fi
+	m=$(fpr_mirror)
+	[ -n "$m" ] || die "no Debian mirror found in the apt configuration"
+	mkdir -p "$FPR_APTX/etc/apt/sources.list.d" \
+		 "$FPR_APTX/etc/apt/preferences.d" \
+		 "$FPR_APTX/var/lib/apt/lists/partial" \
+		 "$FPR_APTX/var/cache/apt/archives/partial"
+	touch "$FPR_APTX/status"
+	cat > "$FPR_APTX/etc/apt/sources.list" <<EOS
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m sid main
+EOS
+	# shellcheck disable=SC2046
+	apt-get $(fpr_aptx_opts) update -qq || die "apt update for extra suites failed"
+	touch "$stamp"
+}
+
+fpr_aptx() {
+	local cmd=$1
+	shift
+	# shellcheck disable=SC2046
+	"$cmd" $(fpr_aptx_opts) "$@"
+}
+
+# Newest version of package $1 in suite $2 (bookworm, bookworm-backports, sid).
+fpr_suite_version() {
+	fpr_aptx apt-cache madison "$1" |
+		awk -F'|' -v s="$2/main" '$3 ~ " "s" " { gsub(/ /, "", $2); print $2; exit }'
+}

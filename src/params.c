@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Module parameters. Values are checked at load and on every write to
+ * /sys/module/virtio_fpr/parameters/; a bad value is refused with a message
+ * and the old value stays. A good value applies at once to the device.
+ */
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/pageblock-flags.h>
+#include <linux/string.h>
+
+#include "fpr.h"
+
+#ifdef FPR_HAVE_PR_ORDER_EXPORT
+#define FPR_ORDER_MIN	0U
+#else
+/* The 6.1 core takes order 0 from a driver as "use pageblock_order" */
+#define FPR_ORDER_MIN	1U
+#endif
+#define FPR_DELAY_MIN_MS	10U
+#define FPR_DELAY_MAX_MS	600000U
+
+DEFINE_MUTEX(fpr_lock);
+struct fpr_dev *fpr_active;
+
+static unsigned int fpr_order = pageblock_order;
+static unsigned int fpr_delay_ms = FPR_CORE_DELAY_MS;
+
+unsigned int fpr_param_order(void)
+{
+	return READ_ONCE(fpr_order);
+}
+
+unsigned int fpr_param_delay_ms(void)
+{
+	return READ_ONCE(fpr_delay_ms);
+}
+
+static int fpr_parse(const char *name, const char *val, unsigned int min,
+		     unsigned int max, unsigned int *out)
+{
+	int len = strcspn(val, "\n");
+
+	if (kstrtouint(val, 0, out) || *out < min || *out > max) {
+		pr_err("%s=%.*s refused: must be an integer from %u to %u\n",
+		       name, len, val, min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fpr_order_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int order;
+	int err;
+
+	err = fpr_parse("order", val, FPR_ORDER_MIN, FPR_MAX_ORDER, &order);
+	if (err)
+		return err;
+	mutex_lock(&fpr_lock);
+	if (fpr_active && order != fpr_order)
+		err = fpr_report_set_order(fpr_active, order);
+	if (!err)
+		WRITE_ONCE(fpr_order, order);
+	mutex_unlock(&fpr_lock);
+	return err;
+}
+
+static int fpr_delay_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int delay;
+	int err;
+
+	err = fpr_parse("delay_ms", val, FPR_DELAY_MIN_MS, FPR_DELAY_MAX_MS,
+			&delay);
+	if (err)
+		return err;
+	mutex_lock(&fpr_lock);
+	WRITE_ONCE(fpr_delay_ms, delay);
+	if (fpr_active)
+		fpr_delay_update(fpr_active);
+	mutex_unlock(&fpr_lock);
+	return 0;
+}
+
+static const struct kernel_param_ops fpr_order_ops = {
+	.set = fpr_order_set,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops fpr_delay_ops = {
+	.set = fpr_delay_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
+MODULE_PARM_DESC(order,
+		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels before 6.2; default pageblock_order = 9, 2 MiB)");
+
+module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
+MODULE_PARM_DESC(delay_ms,
+		 "Delay from a free to a reporting pass, and between passes, in ms (uint, 10 to 600000; default 2000, the core's own delay)");

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Counters, read-only, in /sys/bus/virtio/devices/virtioN/reporting/.
+ */
+#include <linux/device.h>
+#include <linux/sysfs.h>
+#include <linux/virtio.h>
+
+#include "fpr.h"
+
+static struct fpr_stats *fpr_dev_stats(struct device *dev)
+{
+	struct fpr_dev *fpr = dev_to_virtio(dev)->priv;
+
+	return &fpr->stats;
+}
+
+#define FPR_COUNTER_ATTR(name, expr)					\
+static ssize_t name##_show(struct device *dev,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	struct fpr_stats *st = fpr_dev_stats(dev);			\
+									\
+	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));	\
+}									\
+static DEVICE_ATTR_RO(name)
+
+FPR_COUNTER_ATTR(reports, atomic64_read(&st->reports));
+FPR_COUNTER_ATTR(pages, atomic64_read(&st->pages));
+FPR_COUNTER_ATTR(bytes, atomic64_read(&st->pages) << PAGE_SHIFT);
+FPR_COUNTER_ATTR(errors, atomic64_read(&st->errors));
+FPR_COUNTER_ATTR(ack_timeouts, atomic64_read(&st->ack_timeouts));
+FPR_COUNTER_ATTR(last_report_ms, atomic64_read(&st->last_report_ms));
+
+/* One array of the same type: blocks reported at order 0, 1, ... */
+static ssize_t blocks_per_order_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct fpr_stats *st = fpr_dev_stats(dev);
+	int order, len = 0;
+
+	for (order = 0; order < FPR_NR_ORDERS; order++)
+		len += sysfs_emit_at(buf, len, "%s%llu", order ? " " : "",
+				     (unsigned long long)atomic64_read(&st->blocks[order]));
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
+}
+static DEVICE_ATTR_RO(blocks_per_order);
+
+static struct attribute *fpr_stats_attrs[] = {
+	&dev_attr_reports.attr,
+	&dev_attr_pages.attr,
+	&dev_attr_bytes.attr,
+	&dev_attr_errors.attr,
+	&dev_attr_ack_timeouts.attr,
+	&dev_attr_last_report_ms.attr,
+	&dev_attr_blocks_per_order.attr,
+	NULL,
+};
+
+const struct attribute_group fpr_stats_group = {
+	.name = "reporting",
+	.attrs = fpr_stats_attrs,
+};
