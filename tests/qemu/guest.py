@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: GPL-2.0
+"""A QEMU (TCG) guest driven over a serial command channel, with host RSS
+sampling and QMP. Used by the virtio_fpr test suite, demo and benchmark."""
+
+import json
+import os
+import re
+import select
+import socket
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCRIPTS = os.path.join(TOP, "scripts")
+
+# Console lines that mean the kernel is unhappy (panic_on_warn turns WARNs
+# into panics, so most of these end the guest too).
+BAD_CONSOLE = re.compile(
+    r"(WARNING:|BUG:|Oops|Kernel panic|general protection|"
+    r"memory corruption|Call Trace:|UBSAN|KASAN|kmemleak:.*new suspected)")
+
+
+def sh(*args):
+    return subprocess.run(args, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+class Kernel:
+    """One target kernel series: its release, image and initramfs."""
+
+    def __init__(self, series):
+        self.series = series
+        self.krel = sh(os.path.join(SCRIPTS, "kernel.sh"), "krel", series)
+        img = sh(os.path.join(SCRIPTS, "kernel.sh"), "image", series)
+        self.vmlinuz = os.path.join(img, "vmlinuz")
+        self.initrd = sh(os.path.join(TOP, "tests", "qemu", "initramfs.sh"),
+                         series)
+
+
+class GuestError(Exception):
+    pass
+
+
+class Guest:
+    """Boot a guest; run() shell commands in it; rss() of the QEMU process."""
+
+    def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
+                 balloon_props="", smp=1, name="guest"):
+        self.kernel = kernel
+        self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name)
+        self.console = os.path.join(self.dir, "console.log")
+        self.qmp_path = os.path.join(self.dir, "qmp.sock")
+        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg",
+               "-cpu", "max", "-smp", str(smp), "-m", str(mem_mib),
+               "-nodefaults", "-no-user-config", "-display", "none",
+               "-no-reboot", "-kernel", kernel.vmlinuz,
+               "-initrd", kernel.initrd,
+               "-append", "console=ttyS0 panic_on_warn=1 panic=-1 "
+                          "oops=panic loglevel=6 " + append,
+               "-serial", "file:" + self.console,
+               "-chardev", "stdio,id=cmd,signal=off",
+               "-serial", "chardev:cmd",
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+        if balloon is not None:
+            dev = "virtio-balloon-pci,id=balloon0,free-page-reporting=" + \
+                balloon
+            if balloon_props:
+                dev += "," + balloon_props
+            cmd += ["-device", dev]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.buf = b""
+        self.qmp_sock = None
+        self.boot_seconds = None
+        t = time.monotonic()
+        line = self._readline(120)
+        if not line.startswith("@@READY"):
+            raise GuestError("guest did not boot: %r" % line)
+        self.boot_seconds = time.monotonic() - t
+
+    # --- command channel -------------------------------------------------
+    def _readline(self, timeout):
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise GuestError("timeout waiting for the guest")
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise GuestError("guest exited:\n" + self.console_tail())
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace").rstrip("\r")
+
+    def run(self, command, timeout=120, check=True):
+        """Run a shell command in the guest; return (rc, output)."""
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+        out = []
+        while True:
+            line = self._readline(timeout)
+            m = re.match(r"^@@RC (\d+)$", line)
+            if m:
+                rc = int(m.group(1))
+                break
+            out.append(line)
+        text = "\n".join(out)
+        if check and rc != 0:
+            raise GuestError("guest command failed (%d): %s\n%s" %
+                             (rc, command, text))
+        return rc, text
+
+    def out(self, command, timeout=120):
+        return self.run(command, timeout)[1].strip()
+
+    def read(self, path):
+        return self.out("cat " + path)
+
+    # --- host view -------------------------------------------------------
+    def rss(self):
+        """Resident memory of the QEMU process, in bytes."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise GuestError("no VmRSS")
+
+    def console_text(self):
+        with open(self.console, errors="replace") as f:
+            return f.read()
+
+    def console_tail(self, n=40):
+        return "\n".join(self.console_text().splitlines()[-n:])
+
+    def console_problems(self):
+        return [l for l in self.console_text().splitlines()
+                if BAD_CONSOLE.search(l)]
+
+    # --- QMP -------------------------------------------------------------
+    def qmp(self, execute, **arguments):
+        if self.qmp_sock is None:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.qmp_path)
+            self.qmp_file = s.makefile("rw")
+            json.loads(self.qmp_file.readline())
+            self.qmp_sock = s
+            self.qmp("qmp_capabilities")
+        msg = {"execute": execute}
+        if arguments:
+            msg["arguments"] = arguments
+        self.qmp_file.write(json.dumps(msg) + "\n")
+        self.qmp_file.flush()
+        while True:
+            reply = json.loads(self.qmp_file.readline())
+            if "event" in reply:
+                continue
+            if "error" in reply:
+                raise GuestError("QMP %s: %s" % (execute, reply["error"]))
+            return reply.get("return")
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b"exit\n")
+                self.proc.stdin.close()
+                self.proc.wait(5)
+            except Exception:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.qmp_sock:
+            self.qmp_sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
