@@ -13,7 +13,8 @@
 
 static unsigned long fpr_delay_period(void)
 {
-	return msecs_to_jiffies(min(fpr_param_delay_ms(), FPR_CORE_DELAY_MS / 2));
+	/* Well inside the core's 2 s, so a late check still finds the timer */
+	return msecs_to_jiffies(min(fpr_param_delay_ms(), FPR_CORE_DELAY_MS / 4));
 }
 
 static void fpr_delay_fn(struct work_struct *work)

@@ -15,14 +15,8 @@
 
 #include "fpr.h"
 
-enum fpr_vq {
-	FPR_VQ_INFLATE,
-	FPR_VQ_DEFLATE,
-	FPR_VQ_STATS,
-	FPR_VQ_FREE_PAGE,
-	FPR_VQ_REPORTING,
-	FPR_VQ_MAX
-};
+/* inflate, deflate, stats, free page hint, reporting */
+#define FPR_VQ_MAX	5
 
 static bool fpr_guest_wants_poison(void)
 {
@@ -40,30 +34,32 @@ static void fpr_ack(struct virtqueue *vq)
  * Queue indexes follow the features the device offers, not only those we
  * accept: QEMU, crosvm and Linux's own driver create the stats and free
  * page hint queues whenever the device offers them. Queues we do not use
- * are still created (without a callback) to keep the numbering.
+ * are still created (without a callback) to keep the numbering. The list
+ * has no NULL holes: 6.12's virtio-pci frees the wrong queue on one.
  */
 static int fpr_find_reporting_vq(struct fpr_dev *fpr)
 {
 	struct virtio_device *vdev = fpr->vdev;
-	u64 offered = vdev->config->get_features(vdev);
+	u64 offered = fpr_device_features(vdev);
 	vq_callback_t *callbacks[FPR_VQ_MAX] = {};
-	const char *names[FPR_VQ_MAX] = {};
+	const char *names[FPR_VQ_MAX];
 	struct virtqueue *vqs[FPR_VQ_MAX];
+	unsigned int n = 0;
 	int err;
 
-	names[FPR_VQ_INFLATE] = "inflate";
-	names[FPR_VQ_DEFLATE] = "deflate";
+	names[n++] = "inflate";
+	names[n++] = "deflate";
 	if (offered & BIT_ULL(VIRTIO_BALLOON_F_STATS_VQ))
-		names[FPR_VQ_STATS] = "stats";
+		names[n++] = "stats";
 	if (offered & BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT))
-		names[FPR_VQ_FREE_PAGE] = "free_page_vq";
-	names[FPR_VQ_REPORTING] = "reporting_vq";
-	callbacks[FPR_VQ_REPORTING] = fpr_ack;
+		names[n++] = "free_page_vq";
+	callbacks[n] = fpr_ack;
+	names[n++] = "reporting_vq";
 
-	err = fpr_find_vqs(vdev, FPR_VQ_MAX, vqs, callbacks, names);
+	err = fpr_find_vqs(vdev, n, vqs, callbacks, names);
 	if (err)
 		return err;
-	fpr->reporting_vq = vqs[FPR_VQ_REPORTING];
+	fpr->reporting_vq = vqs[n - 1];
 	return 0;
 }
 
@@ -83,7 +79,7 @@ static void fpr_write_poison(struct fpr_dev *fpr)
 /* Say why we cannot report on this device; always returns -ENODEV. */
 static int fpr_refuse(struct virtio_device *vdev)
 {
-	u64 offered = vdev->config->get_features(vdev);
+	u64 offered = fpr_device_features(vdev);
 
 	if (!(offered & BIT_ULL(VIRTIO_BALLOON_F_REPORTING)))
 		dev_err(&vdev->dev,
@@ -193,6 +189,7 @@ static void fpr_remove(struct virtio_device *vdev)
 	fpr->stopping = true;
 	spin_unlock_irq(&fpr->vq_lock);
 	virtio_reset_device(vdev);
+	/* Pairs with fpr_report(): the reset is complete before it sees this */
 	smp_store_release(&fpr->reset_done, true);
 	wake_up_all(&fpr->acked);
 

@@ -21,6 +21,7 @@
 #define FPR_DELAY_MIN_MS	10U
 #define FPR_DELAY_MAX_MS	600000U
 
+/* Serialises parameter changes with probe and remove; guards fpr_active */
 DEFINE_MUTEX(fpr_lock);
 struct fpr_dev *fpr_active;
 

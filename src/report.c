@@ -16,7 +16,7 @@ static bool fpr_vq_done(struct fpr_dev *fpr)
 
 	if (virtqueue_get_buf(fpr->reporting_vq, &len))
 		return true;
-	/* After a reset the device no longer holds the buffer */
+	/* Pairs with fpr_remove(): once set, the device is reset */
 	return smp_load_acquire(&fpr->reset_done);
 }
 
@@ -75,6 +75,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 			 "device has not acknowledged a report of %u entries for %u s; the pages stay isolated until it does\n",
 			 nents, waited);
 	}
+	/* Pairs with fpr_remove(): a reset device never used the buffer */
 	if (smp_load_acquire(&fpr->reset_done))
 		return -ENODEV;
 	if (waited)

@@ -9,16 +9,15 @@
 
 #include <linux/mmzone.h>
 #include <linux/page_reporting.h>
-#include <linux/version.h>
 #include <linux/virtio_config.h>
 
-/* 6.8 added MAX_PAGE_ORDER; 6.4 made MAX_ORDER inclusive; before, exclusive */
+/* 6.8 added MAX_PAGE_ORDER; 6.4 made MAX_ORDER inclusive, 6.1 has it exclusive */
 #if defined(MAX_PAGE_ORDER)
 #define FPR_MAX_ORDER	MAX_PAGE_ORDER
-#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
-#define FPR_MAX_ORDER	MAX_ORDER
-#else
+#elif defined(FPR_HAVE_EXCLUSIVE_MAX_ORDER)
 #define FPR_MAX_ORDER	(MAX_ORDER - 1)
+#else
+#define FPR_MAX_ORDER	MAX_ORDER
 #endif
 #define FPR_NR_ORDERS	(FPR_MAX_ORDER + 1)
 
@@ -54,6 +53,19 @@ static inline int fpr_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 	return virtio_find_vqs(vdev, nvqs, vqs, callbacks, names, NULL);
 }
 #endif
+
+/* 6.17 added 128-bit feature words; transports may drop get_features */
+static inline u64 fpr_device_features(struct virtio_device *vdev)
+{
+#ifdef FPR_HAVE_EXTENDED_FEATURES
+	u64 features[VIRTIO_FEATURES_U64S];
+
+	virtio_get_features(vdev, features);
+	return features[0];
+#else
+	return vdev->config->get_features(vdev);
+#endif
+}
 
 /* 7.x added page_reporting_dev_info.capacity (batches below 32) */
 #ifdef FPR_HAVE_PR_CAPACITY

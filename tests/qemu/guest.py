@@ -33,6 +33,8 @@ class Kernel:
         self.series = series
         self.krel = sh(os.path.join(SCRIPTS, "kernel.sh"), "krel", series)
         img = sh(os.path.join(SCRIPTS, "kernel.sh"), "image", series)
+        # Always from the current sources: a stale module would test nothing
+        sh(os.path.join(SCRIPTS, "build.sh"), series)
         self.vmlinuz = os.path.join(img, "vmlinuz")
         self.initrd = sh(os.path.join(TOP, "tests", "qemu", "initramfs.sh"),
                          series)

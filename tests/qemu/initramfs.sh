@@ -12,7 +12,7 @@ fpr_need busybox-static cpio gzip kmod xz-utils zstd gcc libc6-dev
 krel=$("$FPR_TOP/scripts/kernel.sh" krel "$series")
 kimg=$("$FPR_TOP/scripts/kernel.sh" image "$series")
 ko=$FPR_TOP/build/ko/$krel
-[ -f "$ko/virtio_fpr.ko" ] || "$FPR_TOP/scripts/build.sh" "$series" >/dev/null
+[ -f "$ko/virtio_fpr.ko" ] || die "build the modules first: scripts/build.sh $series"
 out=$FPR_TOP/build/initramfs-$krel.cpio.gz
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT

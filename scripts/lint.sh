@@ -1,0 +1,74 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Style and static checks, one result line each and a closing
+# "N passed, N failed":
+#   checkpatch.pl --strict (from Debian's linux-source package)
+#   W=1 and sparse (C=2) builds against every target kernel
+#   shellcheck on the scripts, python3 -m py_compile on the harness
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+passed=0
+failed=0
+result() { # name status detail-file
+	if [ "$2" = 0 ]; then
+		echo "ok   lint/$1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL lint/$1"
+		sed 's/^/    /' "$3" | head -40
+		failed=$((failed + 1))
+	fi
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# checkpatch.pl and its data files, from Debian's linux-source package
+checkpatch() {
+	local dir=$FPR_CACHE/checkpatch deb tarball
+	if [ ! -x "$dir/scripts/checkpatch.pl" ]; then
+		fpr_need perl xz-utils
+		rm -rf "$dir" && mkdir -p "$dir"
+		apt-get update -qq || true
+		(cd "$dir" && apt-get download -q linux-source >/dev/null 2>&1 &&
+		 apt-get download -q "$(apt-cache depends linux-source |
+			awk '/Depends: linux-source-/ { print $2; exit }')" >/dev/null 2>&1) ||
+			die "cannot download linux-source"
+		deb=$(ls "$dir"/linux-source-[0-9]*.deb)
+		tarball=$(dpkg-deb -c "$deb" | awk '/\.tar\.xz$/ { print $6 }')
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO "$tarball" |
+			tar -xJ -C "$dir" --strip-components=1 --wildcards \
+			'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+			'*/scripts/const_structs.checkpatch'
+		rm -f "$dir"/*.deb
+	fi
+	echo "$dir/scripts/checkpatch.pl"
+}
+
+cp=$(checkpatch)
+files=$(cd "$FPR_TOP" && git ls-files 'src/*.[ch]' 'include/*.h' 'tests/modules/*.c' 2>/dev/null ||
+	find src include tests/modules -name '*.[ch]' ! -name '*.mod.c')
+(cd "$FPR_TOP" && "$cp" --strict --no-tree --quiet --show-types \
+	--ignore SPDX_LICENSE_TAG -f $files) > "$log" 2>&1
+result checkpatch-strict $? "$log"
+
+for series in $FPR_SERIES; do
+	"$FPR_TOP/scripts/build.sh" "$series" W=1 C=2 > "$log" 2>&1
+	status=$?
+	# sparse and the compiler both say "warning:" or "error:"
+	if grep -E "(warning|error):" "$log" | grep -v "^make" >/dev/null; then
+		status=1
+	fi
+	result "build-$series-W1-sparse" "$status" "$log"
+done
+
+fpr_need shellcheck python3
+(cd "$FPR_TOP" && shellcheck -x -e SC1091 scripts/*.sh tests/*.sh \
+	tests/qemu/*.sh tests/guest/init .ci/run) > "$log" 2>&1
+result shellcheck $? "$log"
+(cd "$FPR_TOP" && python3 -m py_compile tests/qemu/*.py) > "$log" 2>&1
+result python-compile $? "$log"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Measure how much of a freed guest allocation the host gets back."""
+
+import time
+
+MIB = 1 << 20
+SYSFS = "/sys/bus/virtio/devices/virtio0"
+
+
+class Reclaim:
+    """RSS of QEMU over time after the guest frees an allocation."""
+
+    def __init__(self, mib, base, peak, samples):
+        self.mib = mib
+        self.base = base
+        self.peak = peak
+        self.samples = samples          # [(seconds after free, rss)]
+
+    def fraction_at(self, rss):
+        grown = max(self.peak - self.base, 1)
+        return (self.peak - rss) / grown
+
+    @property
+    def fraction(self):
+        return self.fraction_at(self.samples[-1][1]) if self.samples else 0.0
+
+    def time_to(self, fraction):
+        for t, rss in self.samples:
+            if self.fraction_at(rss) >= fraction:
+                return t
+        return None
+
+    def summary(self):
+        def fmt(t):
+            return "never" if t is None else "%.1f s" % t
+        return ("%d MiB freed: host got %.0f%% back, t10 %s, t50 %s, t90 %s" %
+                (self.mib, 100 * self.fraction, fmt(self.time_to(0.1)),
+                 fmt(self.time_to(0.5)), fmt(self.time_to(0.9))))
+
+
+def hold(g, mib, how="hold %d", tag="hold"):
+    """Start fprmem holding MIB in the guest; return once it is touched."""
+    g.run("fprmem %s > /tmp/%s.log 2>&1 & echo $! > /tmp/%s.pid; "
+          "while ! grep -q held /tmp/%s.log; do "
+          "kill -0 $(cat /tmp/%s.pid) || exit 1; sleep 0.1; done" %
+          (how % mib, tag, tag, tag, tag), timeout=300)
+
+
+def release(g, tag="hold"):
+    g.run("p=$(cat /tmp/%s.pid); kill $p; "
+          "while kill -0 $p 2>/dev/null; do sleep 0.05; done" % tag)
+
+
+def settle(g, window=1.5, slack=8 * MIB, limit=30.0):
+    """Wait until QEMU's RSS stops moving (e.g. boot-time reporting)."""
+    end = time.monotonic() + limit
+    last = g.rss()
+    while time.monotonic() < end:
+        time.sleep(window)
+        now = g.rss()
+        if abs(now - last) < slack:
+            return now
+        last = now
+    return last
+
+
+def measure(g, mib=1024, seconds=30.0, until=0.97, period=0.1):
+    """Hold MIB, free it, sample RSS until `until` is reached or `seconds`."""
+    base = settle(g)
+    hold(g, mib)
+    peak = g.rss()
+    release(g)
+    t0 = time.monotonic()
+    samples = []
+    r = Reclaim(mib, base, peak, samples)
+    while True:
+        t = time.monotonic() - t0
+        samples.append((t, g.rss()))
+        if t >= seconds or r.fraction_at(samples[-1][1]) >= until:
+            return r
+        time.sleep(period)
+
+
+def counters(g):
+    """The driver's counters, as a dict (blocks_per_order as a list)."""
+    out = g.out("cd %s/reporting && for f in *; do echo \"$f $(cat $f)\"; done"
+                % SYSFS)
+    c = {}
+    for line in out.splitlines():
+        name, _, value = line.partition(" ")
+        vals = [int(v) for v in value.split()]
+        c[name] = vals if name == "blocks_per_order" else vals[0]
+    return c

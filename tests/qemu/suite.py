@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""virtio_fpr QEMU test suite: boots each target kernel under TCG with the
+module and checks binding, reclaim, parameters, poison, bad input and
+bind/unbind churn. Prints one line per check and a closing
+"N passed, N failed" line."""
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from guest import Guest, GuestError, Kernel  # noqa: E402
+import reclaim  # noqa: E402
+from reclaim import SYSFS, counters  # noqa: E402
+
+PARAMS = "/sys/module/virtio_fpr/parameters"
+CORE_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
+DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
+TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        print("%s %s%s" % ("ok  " if ok else "FAIL", name,
+                           ": " + detail if detail else ""), flush=True)
+        return ok
+
+
+def bound(g):
+    return g.run("test -e %s/driver" % SYSFS, check=False)[0] == 0 and \
+        g.out("basename $(readlink %s/driver)" % SYSFS) == "virtio_fpr"
+
+
+def feature(g, bit):
+    return g.read(SYSFS + "/features")[bit] == "1"
+
+
+def dmesg_has(g, text):
+    return g.run("dmesg | grep -qF -- '%s'" % text, check=False)[0] == 0
+
+
+def no_problems(t, g, name):
+    bad = g.console_problems()
+    t.check(name + "/clean-console", not bad,
+            "; ".join(bad[:3]) if bad else "no WARN/BUG/oops")
+
+
+class Scenarios:
+    def __init__(self, kernel, results):
+        self.k = kernel
+        self.t = results
+        self.s = kernel.series
+
+    def name(self, n):
+        return "%s/%s" % (self.s, n)
+
+    def check(self, n, ok, detail=""):
+        return self.t.check(self.name(n), ok, detail)
+
+    def guest(self, tag, **kw):
+        return Guest(self.k, name="%s-%s" % (self.s, tag), **kw)
+
+    # 1 + 2 + 3: bind, reclaim, delay_ms and order, on one guest
+    def main(self):
+        with self.guest("main") as g:
+            g.run("modprobe virtio_fpr")
+            self.check("bind", bound(g) and feature(g, 5),
+                       "bound, VIRTIO_BALLOON_F_PAGE_REPORTING negotiated")
+            self.check("no-poison-feature", not feature(g, 4),
+                       "PAGE_POISON not negotiated without page_poison")
+            taint = int(g.read("/proc/sys/kernel/tainted"))
+            self.check("taint", taint & ~TAINT_OK == 0 and taint != 0,
+                       "taint %d (out-of-tree/unsigned only)" % taint)
+            before = counters(g)
+
+            r = reclaim.measure(g)
+            self.check("reclaim-default", r.fraction >= 0.9, r.summary())
+            t90_default = r.time_to(0.9) or 99.0
+
+            c = counters(g)
+            self.check("counters",
+                       c["reports"] > before["reports"] and
+                       c["pages"] - before["pages"] >= (900 << 8) and
+                       c["bytes"] == c["pages"] * 4096 and
+                       c["errors"] == 0 and c["last_report_ms"] > 0 and
+                       sum(c["blocks_per_order"][:9]) == 0,
+                       "reports %d, pages %d, errors %d, per order %s" %
+                       (c["reports"], c["pages"], c["errors"],
+                        c["blocks_per_order"]))
+
+            g.run("echo 200 > %s/delay_ms" % PARAMS)
+            r = reclaim.measure(g)
+            t90 = r.time_to(0.9)
+            self.check("delay-200ms-faster",
+                       r.fraction >= 0.9 and t90 is not None and
+                       t90 * 3 < t90_default,
+                       "%s; default t90 %.1f s" % (r.summary(), t90_default))
+
+            g.run("echo 5000 > %s/delay_ms" % PARAMS)
+            r = reclaim.measure(g, seconds=40)
+            t10 = r.time_to(0.1)
+            self.check("delay-5000ms-slower",
+                       r.fraction >= 0.9 and t10 is not None and t10 >= 4.0,
+                       "%s (nothing before ~5 s)" % r.summary())
+
+            g.run("echo 200 > %s/delay_ms; echo 10 > %s/order" %
+                  (PARAMS, PARAMS))
+            core = g.read(CORE_ORDER)
+            before = counters(g)
+            r = reclaim.measure(g, seconds=15)
+            c = counters(g)
+            d9 = c["blocks_per_order"][9] - before["blocks_per_order"][9]
+            d10 = c["blocks_per_order"][10] - before["blocks_per_order"][10]
+            self.check("order-10-runtime",
+                       core == "10" and d9 == 0 and d10 > 0,
+                       "core order %s; new blocks: order 9 %d, order 10 %d"
+                       % (core, d9, d10))
+            self.order_frag(g)
+            self.bad_runtime(g)
+        no_problems(self.t, g, self.name("main"))
+
+    def order_frag(self, g):
+        """Free memory only in small holes: order 9 cannot report them,
+        a small order can."""
+        low = "1" if self.s == "6.1" else "0"
+        holes = 256 << 20
+        g.run("echo 9 > %s/order" % PARAMS)
+        reclaim.settle(g)
+        reclaim.hold(g, 512, how="frag %d 64", tag="frag")
+        r0 = g.rss()
+        time.sleep(4)
+        r1 = g.rss()
+        g.run("echo %s > %s/order" % (low, PARAMS))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 20 and r1 - g.rss() < 0.7 * holes:
+            time.sleep(0.5)
+        t = time.monotonic() - t0
+        r2 = g.rss()
+        c = counters(g)
+        small = sum(c["blocks_per_order"][:9])
+        self.check("order-low-frag",
+                   g.read(PARAMS + "/order") == low and small > 0 and
+                   r0 - r1 < 0.2 * holes and r1 - r2 > 0.6 * holes,
+                   "256 MiB freed in 64 KiB holes: order 9 returned %d MiB "
+                   "in 4 s, order %s then %d MiB in %.1f s (%d blocks below "
+                   "order 9)" % ((r0 - r1) >> 20, low, (r1 - r2) >> 20, t,
+                                 small))
+        reclaim.release(g, "frag")
+        g.run("echo 9 > %s/order" % PARAMS)
+
+    def bad_runtime(self, g):
+        ok = True
+        for param, value in (("order", "11"), ("order", "-1"),
+                             ("order", "abc"), ("delay_ms", "0"),
+                             ("delay_ms", "600001"), ("delay_ms", "x")):
+            old = g.read("%s/%s" % (PARAMS, param))
+            rc, _ = g.run("echo %s > %s/%s" % (value, PARAMS, param),
+                          check=False)
+            new = g.read("%s/%s" % (PARAMS, param))
+            ok &= rc != 0 and new == old and \
+                dmesg_has(g, "%s=%s refused" % (param, value))
+        self.check("bad-runtime-params", ok,
+                   "out-of-range writes refused with a message, value kept")
+
+    # 2: control without the driver
+    def control(self):
+        with self.guest("control") as g:
+            r = reclaim.measure(g, seconds=12)
+            self.check("control-no-driver", r.fraction < 0.1,
+                       "without virtio_fpr: " + r.summary())
+        no_problems(self.t, g, self.name("control"))
+
+    # 5: bad load parameters and another reporting driver
+    def bad_load(self):
+        with self.guest("badload") as g:
+            ok = True
+            for arg in ("order=11", "order=abc", "delay_ms=0",
+                        "delay_ms=700000"):
+                rc, _ = g.run("modprobe virtio_fpr %s" % arg, check=False)
+                name, _, val = arg.partition("=")
+                ok &= rc != 0 and dmesg_has(g, "%s=%s refused" % (name, val))
+                ok &= g.run("test -d /sys/module/virtio_fpr",
+                            check=False)[0] != 0
+            self.check("bad-load-params", ok,
+                       "load fails with a message for each bad value")
+
+            g.run("modprobe fpr_holder")
+            rc, _ = g.run("modprobe virtio_fpr", check=False)
+            self.check("busy-slot",
+                       not bound(g) and dmesg_has(
+                           g, "already registered by another driver"),
+                       "another reporting driver holds the slot: refused "
+                       "with a message")
+            g.run("rmmod virtio_fpr; rmmod fpr_holder; modprobe virtio_fpr")
+            self.check("busy-slot-recovers", bound(g),
+                       "binds once the slot is free")
+        no_problems(self.t, g, self.name("badload"))
+
+    def no_feature(self):
+        with self.guest("nofeature", balloon="off") as g:
+            g.run("modprobe virtio_fpr")
+            self.check("device-without-reporting",
+                       not bound(g) and dmesg_has(g, "free-page-reporting=on"),
+                       "not bound; message names QEMU free-page-reporting=on")
+        no_problems(self.t, g, self.name("nofeature"))
+
+    # 4: poison
+    def poison(self):
+        for guest_opt, want in (("init_on_free=1", "init_on_free"),
+                                ("page_poison=1", "page_poison")):
+            for dev in ("on", "off"):
+                tag = "%s-dev-%s" % (want, dev)
+                with self.guest(tag, append=guest_opt,
+                                balloon_props="page-poison=" + dev) as g:
+                    g.run("modprobe virtio_fpr delay_ms=200")
+                    if dev == "off":
+                        self.check(
+                            "poison/" + tag,
+                            not bound(g) and dmesg_has(
+                                g, "expects free pages to keep their "
+                                   "contents (%s)" % want),
+                            "refused, spec: no reporting without "
+                            "PAGE_POISON")
+                        continue
+                    self.poison_on(g, tag, want)
+                no_problems(self.t, g, self.name("poison-" + tag))
+
+    def poison_on(self, g, tag, want):
+        ok = bound(g) and feature(g, 5) and feature(g, 4)
+        r = reclaim.measure(g, mib=512, seconds=8)
+        c = counters(g)
+        rc, out = g.run("fprmem check 512 0", check=False)
+        ok &= c["reports"] > 0 and rc == 0
+        ok &= not dmesg_has(g, "memory corruption")
+        if want == "init_on_free":
+            # poison_val 0: the host may discard, memory comes back
+            ok &= r.fraction >= 0.9
+        self.check("poison/" + tag, ok,
+                   "PAGE_POISON negotiated, %d reports, reused memory: %s; %s"
+                   % (c["reports"], out.strip(), r.summary()))
+
+    # 6: unbind/bind and rmmod/insmod under memory churn
+    def cycles(self, n=20):
+        with self.guest("cycles") as g:
+            g.run("modprobe virtio_fpr delay_ms=100")
+            g.run("fprmem churn 64 > /tmp/churn.log 2>&1 & "
+                  "echo $! > /tmp/churn.pid")
+            ok_bind = 0
+            for _ in range(n):
+                g.run("echo virtio0 > %s/unbind; sleep 0.2; "
+                      "echo virtio0 > %s/bind; sleep 0.3" % (DRIVER, DRIVER))
+                ok_bind += bound(g)
+            ok_mod = 0
+            for _ in range(n):
+                g.run("rmmod virtio_fpr; sleep 0.1; "
+                      "modprobe virtio_fpr delay_ms=100; sleep 0.3")
+                ok_mod += bound(g)
+            c = counters(g)
+            reclaim.release(g, "churn")
+            self.check("cycles", ok_bind == n and ok_mod == n,
+                       "%d/%d unbind+bind, %d/%d rmmod+insmod under churn "
+                       "(%s)" % (ok_bind, n, ok_mod, n,
+                                 g.read("/tmp/churn.log")))
+            r = reclaim.measure(g, seconds=15)
+            self.check("reclaim-after-cycles", r.fraction >= 0.9,
+                       r.summary() + "; last device %d reports" %
+                       c["reports"])
+        no_problems(self.t, g, self.name("cycles"))
+
+    ALL = ("main", "control", "bad_load", "no_feature", "poison", "cycles")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--series", default="6.1,6.12,7.2")
+    ap.add_argument("--only", default=",".join(Scenarios.ALL))
+    args = ap.parse_args()
+    t = Results()
+    for series in args.series.split(","):
+        try:
+            k = Kernel(series)
+        except Exception as e:
+            t.check("%s/setup" % series, False, str(e))
+            continue
+        sc = Scenarios(k, t)
+        for name in args.only.split(","):
+            try:
+                getattr(sc, name)()
+            except (GuestError, OSError, KeyError, ValueError) as e:
+                t.check("%s/%s" % (series, name), False,
+                        "%s\n%s" % (e, traceback.format_exc(limit=3)))
+    print("%d passed, %d failed" % (t.passed, t.failed))
+    return 1 if t.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

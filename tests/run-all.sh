@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# All tests: static checks (scripts/lint.sh) and the QEMU suite on every
+# target kernel (tests/qemu/suite.py). Installs what it needs. Ends with
+# "N passed, N failed" summed over both.
+#   tests/run-all.sh [--series 6.1,6.12,7.2] [--only main,cycles,...]
+set -uo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+fpr_need qemu-system-x86 python3 make gcc busybox-static cpio kmod
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+"$FPR_TOP/scripts/lint.sh" 2>&1 | tee "$logs/lint"
+"$FPR_TOP/tests/qemu/suite.py" "$@" 2>&1 | tee "$logs/suite"
+
+passed=0
+failed=0
+for f in "$logs"/*; do
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$f" | tail -1)
+	if [ -z "$line" ]; then
+		echo "FAIL $(basename "$f"): ended without a result line"
+		failed=$((failed + 1))
+		continue
+	fi
+	set -- $line
+	passed=$((passed + $1))
+	failed=$((failed + $3))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
