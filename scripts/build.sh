@@ -28,6 +28,7 @@ if [ "$series" = 7.2 ]; then
 	cp -r "$work" "$root/build/$krel"
 	# objtool reads /proc: mount it in a private mount namespace
 	for d in src tests/modules; do
+		# shellcheck disable=SC2016 # expanded by the inner shell
 		unshare -m /bin/sh -c \
 			'mount -t proc proc "$0/proc" && exec chroot "$0" make "$@"' \
 			"$root" -C "$kdir" M="/build/$krel/$d" "$@" modules

@@ -74,8 +74,9 @@ cmd_image() {
 		for v in "$dir/root/boot/vmlinuz-$krel" "$dir/modules/vmlinuz"; do
 			[ -f "$v" ] && ln -sfn "$v" "$dir/vmlinuz"
 		done
-		[ -f "$dir/vmlinuz" ] && [ -d "$dir/modules" ] ||
+		if [ ! -f "$dir/vmlinuz" ] || [ ! -d "$dir/modules" ]; then
 			die "no vmlinuz or modules in the $krel image"
+		fi
 		rm -rf "$dir/deb"
 		touch "$dir/.ready"
 	fi

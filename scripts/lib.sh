@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0
 # Shared shell helpers: Debian mirror, extra suites, cache folder.
 # Sourced by the other scripts; never names a host: the mirror is read
@@ -5,7 +6,8 @@
 
 FPR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FPR_CACHE=${FPR_CACHE:-$FPR_TOP/build/cache}
-FPR_SERIES="6.1 6.12 7.2"
+# Target kernel series, oldest first (scripts/kernel.sh maps them to suites)
+export FPR_SERIES="6.1 6.12 7.2"
 mkdir -p "$FPR_CACHE"
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -15,6 +17,7 @@ log() { echo "[$(date +%T)] $*" >&2; }
 fpr_mirror() {
 	local codename
 	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+	# shellcheck disable=SC2016 # apt's own $(...) format fields
 	apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
 		awk -v c="$codename" '$2 == c { print $1; exit }'
 }

@@ -4,7 +4,7 @@
 # "N passed, N failed":
 #   checkpatch.pl --strict (from Debian's linux-source package)
 #   W=1 and sparse (C=2) builds against every target kernel
-#   shellcheck on the scripts, python3 -m py_compile on the harness
+#   ShellCheck on the scripts, python3 -m py_compile on the harness
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -47,10 +47,15 @@ checkpatch() {
 }
 
 cp=$(checkpatch)
-files=$(cd "$FPR_TOP" && git ls-files 'src/*.[ch]' 'include/*.h' 'tests/modules/*.c' 2>/dev/null ||
-	find src include tests/modules -name '*.[ch]' ! -name '*.mod.c')
-(cd "$FPR_TOP" && "$cp" --strict --no-tree --quiet --show-types \
-	--ignore SPDX_LICENSE_TAG -f $files) > "$log" 2>&1
+cd "$FPR_TOP" || exit 1
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	mapfile -t files < <(git ls-files --cached --others --exclude-standard \
+		'src/*.[ch]' 'include/*.h' 'tests/modules/*.c')
+else
+	mapfile -t files < <(find src include tests/modules -name '*.[ch]' \
+		! -name '*.mod.c')
+fi
+"$cp" --strict --no-tree --quiet --show-types -f "${files[@]}" > "$log" 2>&1
 result checkpatch-strict $? "$log"
 
 for series in $FPR_SERIES; do

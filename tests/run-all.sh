@@ -23,9 +23,9 @@ for f in "$logs"/*; do
 		failed=$((failed + 1))
 		continue
 	fi
-	set -- $line
-	passed=$((passed + $1))
-	failed=$((failed + $3))
+	read -r p _ f _ <<< "$line"
+	passed=$((passed + p))
+	failed=$((failed + f))
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
