@@ -108,6 +108,42 @@ static int fpr_validate(struct virtio_device *vdev)
 	return 0;
 }
 
+/* Queue set-up up to DRIVER_OK; used by probe and restore. */
+static int fpr_start_device(struct fpr_dev *fpr)
+{
+	int err;
+
+	err = fpr_find_reporting_vq(fpr);
+	if (err) {
+		dev_err(&fpr->vdev->dev,
+			"cannot set up the reporting virtqueue: %d\n", err);
+		return err;
+	}
+	fpr_write_poison(fpr);
+	spin_lock_irq(&fpr->vq_lock);
+	fpr->stopping = false;
+	fpr->reset_done = false;
+	spin_unlock_irq(&fpr->vq_lock);
+	virtio_device_ready(fpr->vdev);
+	return 0;
+}
+
+/*
+ * Stop using the device: no new buffers, then reset. A report waiting for
+ * a device that never answers then ends, and its pages go back to the
+ * allocator only once the device can no longer touch them.
+ */
+static void fpr_stop_device(struct fpr_dev *fpr)
+{
+	spin_lock_irq(&fpr->vq_lock);
+	fpr->stopping = true;
+	spin_unlock_irq(&fpr->vq_lock);
+	virtio_reset_device(fpr->vdev);
+	/* Pairs with fpr_report(): the reset is complete before it sees this */
+	smp_store_release(&fpr->reset_done, true);
+	wake_up_all(&fpr->acked);
+}
+
 static int fpr_probe(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr;
@@ -129,14 +165,9 @@ static int fpr_probe(struct virtio_device *vdev)
 	init_waitqueue_head(&fpr->acked);
 	fpr_delay_init(fpr);
 
-	err = fpr_find_reporting_vq(fpr);
-	if (err) {
-		dev_err(&vdev->dev, "cannot set up the reporting virtqueue: %d\n",
-			err);
+	err = fpr_start_device(fpr);
+	if (err)
 		goto err_free;
-	}
-	fpr_write_poison(fpr);
-	virtio_device_ready(vdev);
 
 	err = device_add_group(&vdev->dev, &fpr_stats_group);
 	if (err)
@@ -180,18 +211,8 @@ static void fpr_remove(struct virtio_device *vdev)
 	fpr_delay_stop(fpr);
 	mutex_unlock(&fpr_lock);
 
-	/*
-	 * Reset before unregistering: a report waiting for a device that
-	 * never answers then ends, and its pages go back to the allocator
-	 * only once the device can no longer touch them.
-	 */
-	spin_lock_irq(&fpr->vq_lock);
-	fpr->stopping = true;
-	spin_unlock_irq(&fpr->vq_lock);
-	virtio_reset_device(vdev);
-	/* Pairs with fpr_report(): the reset is complete before it sees this */
-	smp_store_release(&fpr->reset_done, true);
-	wake_up_all(&fpr->acked);
+	/* Reset before unregistering, see fpr_stop_device() */
+	fpr_stop_device(fpr);
 
 	mutex_lock(&fpr_lock);
 	fpr_report_stop(fpr);
@@ -202,6 +223,39 @@ static void fpr_remove(struct virtio_device *vdev)
 	vdev->priv = NULL;
 	kfree(fpr);
 }
+
+#ifdef CONFIG_PM_SLEEP
+/*
+ * Suspend and hibernation: the core's passes run on a freezable workqueue,
+ * already frozen here, so no report is in flight. Reporting stays
+ * registered; the device is reset and set up again on restore.
+ */
+static int fpr_freeze(struct virtio_device *vdev)
+{
+	struct fpr_dev *fpr = vdev->priv;
+
+	mutex_lock(&fpr_lock);
+	fpr_delay_stop(fpr);
+	mutex_unlock(&fpr_lock);
+	fpr_stop_device(fpr);
+	vdev->config->del_vqs(vdev);
+	return 0;
+}
+
+static int fpr_restore(struct virtio_device *vdev)
+{
+	struct fpr_dev *fpr = vdev->priv;
+	int err;
+
+	err = fpr_start_device(fpr);
+	if (err)
+		return err;
+	mutex_lock(&fpr_lock);
+	fpr_delay_update(fpr);
+	mutex_unlock(&fpr_lock);
+	return 0;
+}
+#endif
 
 static unsigned int fpr_features[] = {
 	VIRTIO_BALLOON_F_PAGE_POISON,
@@ -222,6 +276,10 @@ static struct virtio_driver fpr_driver = {
 	.validate		= fpr_validate,
 	.probe			= fpr_probe,
 	.remove			= fpr_remove,
+#ifdef CONFIG_PM_SLEEP
+	.freeze			= fpr_freeze,
+	.restore		= fpr_restore,
+#endif
 };
 module_virtio_driver(fpr_driver);
 

@@ -64,10 +64,13 @@ def settle(g, window=1.5, slack=8 * MIB, limit=30.0):
     return last
 
 
-def measure(g, mib=1024, seconds=30.0, until=0.97, period=0.1):
-    """Hold MIB, free it, sample RSS until `until` is reached or `seconds`."""
+def measure(g, mib=1024, seconds=30.0, until=0.97, period=0.1, quiet=0.0):
+    """Hold MIB, free it, sample RSS until `until` is reached or `seconds`.
+    quiet: seconds to wait between holding and freeing, so that a pass
+    that an earlier, unrelated free scheduled has run before ours."""
     base = settle(g)
     hold(g, mib)
+    time.sleep(quiet)
     peak = g.rss()
     release(g)
     t0 = time.monotonic()
