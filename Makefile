@@ -1,17 +1,60 @@
 # SPDX-License-Identifier: GPL-2.0
-# virtio-fpr: build the module against a kernel, and the project targets.
+# virtio-fpr: build and install the module, and the project's targets.
+#   make [KVER=...]          build src/virtio_fpr.ko for a kernel (default: running)
+#   make install             install it under updates/ and the modprobe.d file
+#   make dkms-install        register with DKMS (rebuilt on kernel upgrades)
+#   make dkms-remove         undo dkms-install
+#   make deb                 build ../virtio-fpr-dkms_*.deb
+#   make demo / make check   QEMU demo / every test (root, Debian)
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
-PWD := $(shell pwd)
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+# The one place the version lives is debian/changelog.
+VERSION := $(shell awk -F'[()]' 'NR == 1 { sub(/-[^-]*$$/, "", $$2); print $$2 }' \
+	$(TOP)/debian/changelog)
+DKMS_SRC := $(DESTDIR)/usr/src/virtio-fpr-$(VERSION)
+MODPROBE_D := $(DESTDIR)/usr/lib/modprobe.d
 
-.PHONY: all modules clean check demo lint
+.PHONY: all modules clean install uninstall dkms-install dkms-remove deb \
+	check demo lint
+
 all: modules
 
 modules:
-	$(MAKE) -C $(KDIR) M=$(PWD)/src modules
+	$(MAKE) -C $(KDIR) M=$(TOP)/src modules
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(PWD)/src clean
+	rm -rf build
+	rm -f src/*.o src/*.ko src/*.mod src/*.mod.c src/.*.cmd \
+		src/Module.symvers src/modules.order
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(TOP)/src INSTALL_MOD_DIR=updates modules_install
+	install -D -m 0644 modprobe.d/virtio-fpr.conf $(MODPROBE_D)/virtio-fpr.conf
+	depmod -a $(KVER)
+
+uninstall:
+	rm -f /lib/modules/$(KVER)/updates/virtio_fpr.ko*
+	rm -f $(MODPROBE_D)/virtio-fpr.conf
+	depmod -a $(KVER)
+
+dkms-install:
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/src $(DKMS_SRC)/include/virtio_fpr
+	install -m 0644 $(filter-out %.mod.c,$(wildcard src/*.c)) src/*.h \
+		src/Kbuild $(DKMS_SRC)/src/
+	install -m 0644 include/virtio_fpr/*.h $(DKMS_SRC)/include/virtio_fpr/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+	install -D -m 0644 modprobe.d/virtio-fpr.conf $(MODPROBE_D)/virtio-fpr.conf
+	dkms add virtio-fpr/$(VERSION)
+	dkms install virtio-fpr/$(VERSION) -k $(KVER)
+
+dkms-remove:
+	-dkms remove virtio-fpr/$(VERSION) --all
+	rm -rf $(DKMS_SRC) $(MODPROBE_D)/virtio-fpr.conf
+
+deb:
+	dpkg-buildpackage -us -uc -b
 
 check:
 	tests/run-all.sh

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# All tests: static checks (scripts/lint.sh) and the QEMU suite on every
-# target kernel (tests/qemu/suite.py). Installs what it needs. Ends with
-# "N passed, N failed" summed over both.
+# All tests: static checks (scripts/lint.sh), the QEMU suite on every
+# target kernel (tests/qemu/suite.py) and the DKMS/Debian packaging test
+# (tests/dkms/test-dkms.sh). Installs what it needs. Ends with
+# "N passed, N failed" summed over all three.
 #   tests/run-all.sh [--series 6.1,6.12,7.2] [--only main,cycles,...]
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -13,6 +14,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 "$FPR_TOP/scripts/lint.sh" 2>&1 | tee "$logs/lint"
 "$FPR_TOP/tests/qemu/suite.py" "$@" 2>&1 | tee "$logs/suite"
+"$FPR_TOP/tests/dkms/test-dkms.sh" 2>&1 | tee "$logs/dkms"
 
 passed=0
 failed=0

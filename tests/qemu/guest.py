@@ -29,12 +29,18 @@ def sh(*args):
 class Kernel:
     """One target kernel series: its release, image and initramfs."""
 
-    def __init__(self, series):
+    def __init__(self, series, ko_dir=None):
+        """ko_dir: take virtio_fpr.ko from there (e.g. a DKMS build)
+        instead of building it from the current sources."""
         self.series = series
         self.krel = sh(os.path.join(SCRIPTS, "kernel.sh"), "krel", series)
         img = sh(os.path.join(SCRIPTS, "kernel.sh"), "image", series)
-        # Always from the current sources: a stale module would test nothing
-        sh(os.path.join(SCRIPTS, "build.sh"), series)
+        if ko_dir:
+            os.environ["FPR_KO_DIR"] = ko_dir
+        else:
+            # Always from the current sources: a stale module tests nothing
+            os.environ.pop("FPR_KO_DIR", None)
+            sh(os.path.join(SCRIPTS, "build.sh"), series)
         self.vmlinuz = os.path.join(img, "vmlinuz")
         self.initrd = sh(os.path.join(TOP, "tests", "qemu", "initramfs.sh"),
                          series)

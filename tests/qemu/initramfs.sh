@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the test initramfs for one kernel series:
 #   initramfs.sh SERIES   -> prints the path of the .cpio.gz
+# FPR_KO_DIR=DIR takes our modules from DIR (e.g. a DKMS build) instead of
+# build/ko/<krel>; .ko.xz/.ko.zst there are unpacked.
 # Holds busybox, fprmem, the guest init, the kernel's virtio modules and
 # our modules (built by scripts/build.sh), with a modules.dep from depmod.
 set -euo pipefail
@@ -11,9 +13,10 @@ series=${1:?usage: $0 SERIES}
 fpr_need busybox-static cpio gzip kmod xz-utils zstd gcc libc6-dev
 krel=$("$FPR_TOP/scripts/kernel.sh" krel "$series")
 kimg=$("$FPR_TOP/scripts/kernel.sh" image "$series")
-ko=$FPR_TOP/build/ko/$krel
-[ -f "$ko/virtio_fpr.ko" ] || die "build the modules first: scripts/build.sh $series"
-out=$FPR_TOP/build/initramfs-$krel.cpio.gz
+ko=${FPR_KO_DIR:-$FPR_TOP/build/ko/$krel}
+ls "$ko"/virtio_fpr.ko* >/dev/null 2>&1 ||
+	die "no virtio_fpr.ko in $ko: build it first (scripts/build.sh $series)"
+out=$FPR_TOP/build/initramfs-$krel${FPR_KO_DIR:+-custom}.cpio.gz
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
@@ -27,19 +30,30 @@ install -m 0755 "$FPR_TOP/tests/guest/init" "$root/init"
 
 mods=$root/lib/modules/$krel
 mkdir -p "$mods/kernel" "$mods/extra"
-(cd "$kimg/modules" && find kernel/drivers/virtio kernel/mm -name '*.ko*' 2>/dev/null) |
+# copy_ko SRC DEST-WITHOUT-SUFFIX: copy a module, uncompressed
+copy_ko() {
+	case $1 in
+	*.xz) xz -dc "$1" > "$2" ;;
+	*.zst) zstd -qdc "$1" > "$2" ;;
+	*) cp "$1" "$2" ;;
+	esac
+}
+
+(cd "$kimg/modules" && find kernel/drivers/virtio -name '*.ko*') |
 while read -r m; do
 	mkdir -p "$mods/$(dirname "$m")"
-	case $m in
-	*.xz) xz -dc "$kimg/modules/$m" > "$mods/${m%.xz}" ;;
-	*.zst) zstd -qdc "$kimg/modules/$m" > "$mods/${m%.zst}" ;;
-	*) cp "$kimg/modules/$m" "$mods/$m" ;;
-	esac
+	copy_ko "$kimg/modules/$m" "$mods/${m%.ko*}.ko"
 done
 for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[ -f "$kimg/modules/$f" ] && cp "$kimg/modules/$f" "$mods/"
 done
-cp "$ko"/*.ko "$mods/extra/"
+for m in "$ko"/*.ko*; do
+	copy_ko "$m" "$mods/extra/$(basename "${m%.ko*}").ko"
+done
+# Test helpers come from our own build when the modules come from elsewhere
+if [ -n "${FPR_KO_DIR:-}" ] && [ -d "$FPR_TOP/build/ko/$krel" ]; then
+	cp "$FPR_TOP/build/ko/$krel"/fpr_holder.ko "$mods/extra/" 2>/dev/null || true
+fi
 depmod -b "$root" "$krel"
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
