@@ -6,6 +6,7 @@
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
 #   make demo / make check   QEMU demo / every test (root, Debian)
+#   make bench               reclaim benchmark against virtio_balloon
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -16,7 +17,7 @@ DKMS_SRC := $(DESTDIR)/usr/src/virtio-fpr-$(VERSION)
 MODPROBE_D := $(DESTDIR)/usr/lib/modprobe.d
 
 .PHONY: all modules clean install uninstall dkms-install dkms-remove deb \
-	check demo lint
+	check demo lint bench
 
 all: modules
 
@@ -24,7 +25,7 @@ modules:
 	$(MAKE) -C $(KDIR) M=$(TOP)/src modules
 
 clean:
-	rm -rf build
+	rm -rf build/ko build/tree build/*.cpio.gz build/bench
 	rm -f src/*.o src/*.ko src/*.mod src/*.mod.c src/.*.cmd \
 		src/Module.symvers src/modules.order
 
@@ -64,3 +65,6 @@ demo:
 
 lint:
 	scripts/lint.sh
+
+bench:
+	tests/bench/bench.sh

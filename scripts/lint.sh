@@ -70,9 +70,9 @@ done
 
 fpr_need shellcheck python3
 (cd "$FPR_TOP" && shellcheck -x -e SC1091 scripts/*.sh tests/*.sh \
-	tests/qemu/*.sh tests/guest/init .ci/run) > "$log" 2>&1
+	tests/*/*.sh tests/guest/init .ci/run) > "$log" 2>&1
 result shellcheck $? "$log"
-(cd "$FPR_TOP" && python3 -m py_compile tests/qemu/*.py) > "$log" 2>&1
+(cd "$FPR_TOP" && python3 -m py_compile tests/*/*.py) > "$log" 2>&1
 result python-compile $? "$log"
 
 echo "$passed passed, $failed failed"

@@ -87,33 +87,24 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 
 #ifdef FPR_HAVE_PR_ORDER_EXPORT
 /* The core reads page_reporting_order on every pass: set it directly. */
-static void fpr_core_order_set(struct fpr_dev *fpr, unsigned int order)
+static void fpr_core_order_set(unsigned int order)
 {
 	WRITE_ONCE(page_reporting_order, order);
 }
 
-static void fpr_core_order_save(struct fpr_dev *fpr)
+static unsigned int fpr_core_order_get(void)
 {
-	fpr->core_order_saved = READ_ONCE(page_reporting_order);
-}
-
-static void fpr_core_order_restore(struct fpr_dev *fpr)
-{
-	WRITE_ONCE(page_reporting_order, fpr->core_order_saved);
+	return READ_ONCE(page_reporting_order);
 }
 #else
-/* The core copies pr.order at register time only (0 means pageblock). */
-static void fpr_core_order_set(struct fpr_dev *fpr, unsigned int order)
-{
-	fpr->pr.order = order;
-}
-
-static void fpr_core_order_save(struct fpr_dev *fpr)
+/* Not exported: the core takes pr.order at registration only. */
+static void fpr_core_order_set(unsigned int order)
 {
 }
 
-static void fpr_core_order_restore(struct fpr_dev *fpr)
+static unsigned int fpr_core_order_get(void)
 {
+	return 0;
 }
 #endif
 
@@ -122,14 +113,16 @@ static int fpr_register(struct fpr_dev *fpr, unsigned int order)
 	struct device *dev = &fpr->vdev->dev;
 	int err;
 
-	fpr_core_order_save(fpr);
-	fpr_core_order_set(fpr, order);
+	/* Registration copies it (6.1), or uses it while no order is set */
+	fpr->pr.order = order;
+	fpr->core_order_saved = fpr_core_order_get();
 	err = page_reporting_register(&fpr->pr);
 	if (!err) {
 		fpr->registered = true;
+		/* Ours must hold over one set earlier; no pass ran yet (2 s) */
+		fpr_core_order_set(order);
 		return 0;
 	}
-	fpr_core_order_restore(fpr);
 	if (err == -EBUSY && fpr_active && fpr_active != fpr)
 		dev_err(dev, "free page reporting is already done by another virtio_fpr device\n");
 	else if (err == -EBUSY)
@@ -165,7 +158,8 @@ void fpr_report_stop(struct fpr_dev *fpr)
 		return;
 	page_reporting_unregister(&fpr->pr);
 	fpr->registered = false;
-	fpr_core_order_restore(fpr);
+	/* Give the next driver the core's order as we found it */
+	fpr_core_order_set(fpr->core_order_saved);
 }
 
 /* Start a pass soon, e.g. after the order was lowered. */
@@ -181,7 +175,7 @@ int fpr_report_set_order(struct fpr_dev *fpr, unsigned int order)
 {
 	lockdep_assert_held(&fpr_lock);
 #ifdef FPR_HAVE_PR_ORDER_EXPORT
-	fpr_core_order_set(fpr, order);
+	fpr_core_order_set(order);
 	fpr_report_kick(fpr);
 	return 0;
 #else

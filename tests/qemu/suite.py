@@ -74,6 +74,7 @@ class Scenarios:
     # 1 + 2 + 3: bind, reclaim, delay_ms and order, on one guest
     def main(self):
         with self.guest("main") as g:
+            core_before = g.read(CORE_ORDER)
             g.run("modprobe virtio_fpr")
             self.check("bind", bound(g) and feature(g, 5),
                        "bound, VIRTIO_BALLOON_F_PAGE_REPORTING negotiated")
@@ -129,6 +130,12 @@ class Scenarios:
                        % (core, d9, d10))
             self.order_frag(g)
             self.bad_runtime(g)
+            if self.s != "6.1":     # 6.1 does not export the core's order
+                g.run("rmmod virtio_fpr")
+                after = g.read(CORE_ORDER)
+                self.check("core-order-restored", after == core_before,
+                           "page_reporting_order %s before load, %s after "
+                           "rmmod" % (core_before, after))
         no_problems(self.t, g, self.name("main"))
 
     def order_frag(self, g):
