@@ -22,6 +22,26 @@ fpr_mirror() {
 		awk -v c="$codename" '$2 == c { print $1; exit }'
 }
 
+# Result lines of the shell test scripts, counted: "ok   NAME: DETAIL" or
+# "FAIL NAME: DETAIL"; fpr_summary prints "N passed, N failed" and fails
+# if anything did.
+FPR_PASSED=0
+FPR_FAILED=0
+fpr_result() { # name status [detail]
+	if [ "$2" = 0 ]; then
+		echo "ok   $1${3:+: $3}"
+		FPR_PASSED=$((FPR_PASSED + 1))
+	else
+		echo "FAIL $1${3:+: $3}"
+		FPR_FAILED=$((FPR_FAILED + 1))
+	fi
+}
+
+fpr_summary() {
+	echo "$FPR_PASSED passed, $FPR_FAILED failed"
+	[ "$FPR_FAILED" = 0 ]
+}
+
 # Install host packages that are missing (apt-get update once if needed).
 fpr_need() {
 	local missing=() p

@@ -8,17 +8,9 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
-result() { # name status detail-file
-	if [ "$2" = 0 ]; then
-		echo "ok   lint/$1"
-		passed=$((passed + 1))
-	else
-		echo "FAIL lint/$1"
-		sed 's/^/    /' "$3" | head -40
-		failed=$((failed + 1))
-	fi
+result() { # name status log-file: the log is shown when it failed
+	fpr_result "lint/$1" "$2"
+	[ "$2" = 0 ] || sed 's/^/    /' "$3" | head -40
 }
 
 log=$(mktemp)
@@ -75,5 +67,4 @@ result shellcheck $? "$log"
 (cd "$FPR_TOP" && python3 -m py_compile tests/*/*.py) > "$log" 2>&1
 result python-compile $? "$log"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+fpr_summary

@@ -10,20 +10,12 @@
 set -uo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
-passed=0
-failed=0
 check() { # name status detail
-	if [ "$2" = 0 ]; then
-		echo "ok   dkms/$1: $3"
-		passed=$((passed + 1))
-	else
-		echo "FAIL dkms/$1: $3"
-		failed=$((failed + 1))
-	fi
+	fpr_result "dkms/$1" "$2" "$3"
 }
 finish() {
-	echo "$passed passed, $failed failed"
-	exit $((failed > 0))
+	fpr_summary
+	exit
 }
 
 export DEBIAN_FRONTEND=noninteractive
@@ -85,13 +77,9 @@ echo "    dkms status: $(dkms status "$name" | tr '\n' ';')"
 kodir=$work/ko612
 mkdir -p "$kodir"
 cp /lib/modules/"$k612"/updates/dkms/virtio_fpr.ko* "$kodir/" 2>/dev/null
-if "$FPR_TOP/tests/qemu/boot_ko.py" --series 6.12 --ko-dir "$kodir" \
-	--name dkms/qemu-6.12 > "$work/boot.log" 2>&1; then
-	passed=$((passed + 1))
-else
-	failed=$((failed + 1))
-fi
-grep -E '^(ok|FAIL)' "$work/boot.log" || tail -20 "$work/boot.log"
+"$FPR_TOP/tests/qemu/boot_ko.py" --series 6.12 --ko-dir "$kodir" \
+	> "$work/boot.log" 2>&1
+check qemu-6.12 $? "$(tail -1 "$work/boot.log")"
 
 # 5. Kernels DKMS must skip with a message, not a compiler error. In a
 #    private DKMS tree, so the system's builds stay as they are.
