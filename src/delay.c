@@ -17,26 +17,34 @@ static unsigned long fpr_delay_period(void)
 	return msecs_to_jiffies(min(fpr_param_delay_ms(), FPR_CORE_DELAY_MS / 4));
 }
 
+/* Give the core's pending pass the expiry delay_ms asks for */
+static void fpr_delay_move(struct fpr_dev *fpr)
+{
+	struct delayed_work *pass = &fpr->pr.work;
+	unsigned long expires, target, now = jiffies;
+
+	if (!timer_pending(&pass->timer))
+		return;
+	expires = READ_ONCE(pass->timer.expires);
+	/* Not our expiry: the core queued it FPR_CORE_DELAY_MS ahead */
+	if (expires != fpr->delay_expires)
+		fpr->delay_queued = expires -
+				    msecs_to_jiffies(FPR_CORE_DELAY_MS);
+	/* Also after a runtime change of delay_ms */
+	target = fpr->delay_queued + msecs_to_jiffies(fpr_param_delay_ms());
+	if (target == expires)
+		return;
+	mod_delayed_work(system_freezable_wq, pass,
+			 time_after(target, now) ? target - now : 1);
+	fpr->delay_expires = READ_ONCE(pass->timer.expires);
+}
+
 static void fpr_delay_fn(struct work_struct *work)
 {
 	struct fpr_dev *fpr = container_of(to_delayed_work(work),
 					   struct fpr_dev, delay_work);
-	struct delayed_work *pass = &fpr->pr.work;
-	unsigned long expires, target, now = jiffies;
 
-	/* A pass waits on its timer, queued by the core or moved by us */
-	if (timer_pending(&pass->timer)) {
-		expires = READ_ONCE(pass->timer.expires);
-		if (expires != fpr->delay_expires) {
-			/* The core queued it FPR_CORE_DELAY_MS ahead */
-			target = expires - msecs_to_jiffies(FPR_CORE_DELAY_MS) +
-				 msecs_to_jiffies(fpr_param_delay_ms());
-			mod_delayed_work(system_freezable_wq, pass,
-					 time_after(target, now) ?
-					 target - now : 1);
-			fpr->delay_expires = READ_ONCE(pass->timer.expires);
-		}
-	}
+	fpr_delay_move(fpr);
 	queue_delayed_work(system_freezable_wq, &fpr->delay_work,
 			   fpr_delay_period());
 }
@@ -51,14 +59,18 @@ void fpr_delay_update(struct fpr_dev *fpr)
 {
 	lockdep_assert_held(&fpr_lock);
 	if (!fpr->registered || fpr_param_delay_ms() == FPR_CORE_DELAY_MS) {
-		fpr_delay_stop(fpr);
+		cancel_delayed_work_sync(&fpr->delay_work);
+		/* Back to the core's delay: a pass we moved goes back too */
+		if (fpr->registered)
+			fpr_delay_move(fpr);
+		fpr->delay_expires = 0;
 		return;
 	}
-	fpr->delay_expires = 0;
 	mod_delayed_work(system_freezable_wq, &fpr->delay_work, 0);
 }
 
 void fpr_delay_stop(struct fpr_dev *fpr)
 {
 	cancel_delayed_work_sync(&fpr->delay_work);
+	fpr->delay_expires = 0;
 }

@@ -7,9 +7,11 @@
 
 #include <linux/atomic.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/page_reporting.h>
 #include <linux/spinlock.h>
 #include <linux/virtio.h>
+#include <linux/virtio_balloon.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -29,6 +31,49 @@ struct fpr_stats {
 	atomic64_t last_report_ms;	/* CLOCK_BOOTTIME of the last ack */
 };
 
+/* Stats we fill in for the host (spec 5.5.6.3) */
+#ifdef VIRTIO_BALLOON_S_OOM_KILL
+#define FPR_NR_STATS	16	/* 6.10 added OOM kills, stalls, scans, reclaim */
+#else
+#define FPR_NR_STATS	10
+#endif
+
+/* Pages per batch on the inflate and deflate queues */
+#define FPR_BALLOON_BATCH	256
+
+struct fpr_balloon_stats {
+	atomic64_t inflated;		/* pages ever given to the host */
+	atomic64_t deflated;		/* pages ever taken back */
+	atomic64_t migrated;		/* balloon pages moved by compaction */
+	atomic64_t oom_deflated;	/* pages taken back on OOM */
+	atomic64_t stats_updates;	/* stats buffers sent to the host */
+};
+
+/* balloon.c and stats.c: inflate/deflate, deflate-on-OOM, stats queue */
+struct fpr_balloon {
+	struct virtqueue *inflate_vq;
+	struct virtqueue *deflate_vq;
+	struct virtqueue *stats_vq;		/* NULL without STATS_VQ */
+	struct balloon_dev_info bdi;
+	bool adjust_managed;			/* !DEFLATE_ON_OOM */
+
+	struct mutex lock;			/* pfns, vq use, num_pages */
+	unsigned int num_pages;			/* in 4 KiB virtio pages */
+	unsigned int num_pfns;
+	__virtio32 pfns[FPR_BALLOON_BATCH];
+	wait_queue_head_t acked;
+
+	spinlock_t stop_lock;			/* stop_update */
+	bool stop_update;			/* no new work (teardown) */
+	struct work_struct size_work;
+	struct work_struct stats_work;
+	struct notifier_block oom_nb;
+	bool oom_registered;
+
+	struct virtio_balloon_stat stats[FPR_NR_STATS];
+	struct fpr_balloon_stats counters;
+};
+
 struct fpr_dev {
 	struct virtio_device *vdev;
 	struct virtqueue *reporting_vq;
@@ -45,8 +90,10 @@ struct fpr_dev {
 	/* delay_ms != core delay: move the core's pending pass (delay.c) */
 	struct delayed_work delay_work;
 	unsigned long delay_expires;	/* expiry we last gave the pass */
+	unsigned long delay_queued;	/* when the core queued that pass */
 
 	struct fpr_stats stats;
+	struct fpr_balloon balloon;
 };
 
 /* params.c: module parameters and the one device they apply to */
@@ -66,7 +113,20 @@ void fpr_delay_init(struct fpr_dev *fpr);
 void fpr_delay_update(struct fpr_dev *fpr);
 void fpr_delay_stop(struct fpr_dev *fpr);
 
+/* balloon.c: the device's num_pages target, deflate-on-OOM, migration */
+void fpr_balloon_init(struct fpr_dev *fpr);
+int fpr_balloon_start(struct fpr_dev *fpr);
+void fpr_balloon_stop(struct fpr_dev *fpr);
+void fpr_balloon_changed(struct fpr_dev *fpr);
+void fpr_balloon_ack(struct virtqueue *vq);
+
+/* stats.c: the stats queue */
+void fpr_stats_init(struct fpr_dev *fpr);
+int fpr_stats_start(struct fpr_dev *fpr);
+void fpr_stats_request(struct virtqueue *vq);
+
 /* sysfs.c: counters */
 extern const struct attribute_group fpr_stats_group;
+extern const struct attribute_group fpr_balloon_group;
 
 #endif /* _FPR_H */

@@ -4,7 +4,9 @@
  *
  * Binds to the virtio balloon device, negotiates free page reporting (and
  * page poison where the guest needs it) and forwards the page reporting
- * core's batches to the device's reporting virtqueue.
+ * core's batches to the device's reporting virtqueue. It also serves the
+ * balloon's other functions (balloon.c, stats.c), so that it can replace
+ * virtio_balloon.
  */
 #include <linux/module.h>
 #include <linux/mm.h>
@@ -37,20 +39,26 @@ static void fpr_ack(struct virtqueue *vq)
  * are still created (without a callback) to keep the numbering. The list
  * has no NULL holes: 6.12's virtio-pci frees the wrong queue on one.
  */
-static int fpr_find_reporting_vq(struct fpr_dev *fpr)
+static int fpr_find_vqs_all(struct fpr_dev *fpr)
 {
 	struct virtio_device *vdev = fpr->vdev;
 	u64 offered = fpr_device_features(vdev);
 	vq_callback_t *callbacks[FPR_VQ_MAX] = {};
 	const char *names[FPR_VQ_MAX];
 	struct virtqueue *vqs[FPR_VQ_MAX];
-	unsigned int n = 0;
+	unsigned int n = 0, stats = 0;
 	int err;
 
+	callbacks[n] = fpr_balloon_ack;
 	names[n++] = "inflate";
+	callbacks[n] = fpr_balloon_ack;
 	names[n++] = "deflate";
-	if (offered & BIT_ULL(VIRTIO_BALLOON_F_STATS_VQ))
+	if (offered & BIT_ULL(VIRTIO_BALLOON_F_STATS_VQ)) {
+		if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ))
+			callbacks[n] = fpr_stats_request;
+		stats = n;
 		names[n++] = "stats";
+	}
 	if (offered & BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		names[n++] = "free_page_vq";
 	callbacks[n] = fpr_ack;
@@ -59,6 +67,10 @@ static int fpr_find_reporting_vq(struct fpr_dev *fpr)
 	err = fpr_find_vqs(vdev, n, vqs, callbacks, names);
 	if (err)
 		return err;
+	fpr->balloon.inflate_vq = vqs[0];
+	fpr->balloon.deflate_vq = vqs[1];
+	fpr->balloon.stats_vq = callbacks[stats] == fpr_stats_request ?
+				vqs[stats] : NULL;
 	fpr->reporting_vq = vqs[n - 1];
 	return 0;
 }
@@ -113,10 +125,10 @@ static int fpr_start_device(struct fpr_dev *fpr)
 {
 	int err;
 
-	err = fpr_find_reporting_vq(fpr);
+	err = fpr_find_vqs_all(fpr);
 	if (err) {
-		dev_err(&fpr->vdev->dev,
-			"cannot set up the reporting virtqueue: %d\n", err);
+		dev_err(&fpr->vdev->dev, "cannot set up the virtqueues: %d\n",
+			err);
 		return err;
 	}
 	fpr_write_poison(fpr);
@@ -164,6 +176,7 @@ static int fpr_probe(struct virtio_device *vdev)
 	spin_lock_init(&fpr->vq_lock);
 	init_waitqueue_head(&fpr->acked);
 	fpr_delay_init(fpr);
+	fpr_balloon_init(fpr);
 
 	err = fpr_start_device(fpr);
 	if (err)
@@ -172,6 +185,9 @@ static int fpr_probe(struct virtio_device *vdev)
 	err = device_add_group(&vdev->dev, &fpr_stats_group);
 	if (err)
 		goto err_reset;
+	err = device_add_group(&vdev->dev, &fpr_balloon_group);
+	if (err)
+		goto err_stats_group;
 
 	mutex_lock(&fpr_lock);
 	err = fpr_report_start(fpr);
@@ -181,7 +197,11 @@ static int fpr_probe(struct virtio_device *vdev)
 	}
 	mutex_unlock(&fpr_lock);
 	if (err)
-		goto err_group;
+		goto err_balloon_group;
+
+	err = fpr_balloon_start(fpr);
+	if (err)
+		goto err_report;
 
 	dev_info(&vdev->dev,
 		 "free page reporting enabled: order %u (%lu KiB), delay %u ms%s\n",
@@ -191,7 +211,18 @@ static int fpr_probe(struct virtio_device *vdev)
 		 ", page poison" : "");
 	return 0;
 
-err_group:
+err_report:
+	mutex_lock(&fpr_lock);
+	fpr_active = NULL;
+	fpr_delay_stop(fpr);
+	mutex_unlock(&fpr_lock);
+	fpr_stop_device(fpr);
+	mutex_lock(&fpr_lock);
+	fpr_report_stop(fpr);
+	mutex_unlock(&fpr_lock);
+err_balloon_group:
+	device_remove_group(&vdev->dev, &fpr_balloon_group);
+err_stats_group:
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 err_reset:
 	virtio_reset_device(vdev);
@@ -206,6 +237,9 @@ static void fpr_remove(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr = vdev->priv;
 
+	/* Balloon pages go back to the guest while the device still works */
+	fpr_balloon_stop(fpr);
+
 	mutex_lock(&fpr_lock);
 	fpr_active = NULL;
 	fpr_delay_stop(fpr);
@@ -218,22 +252,33 @@ static void fpr_remove(struct virtio_device *vdev)
 	fpr_report_stop(fpr);
 	mutex_unlock(&fpr_lock);
 
+	device_remove_group(&vdev->dev, &fpr_balloon_group);
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 	vdev->config->del_vqs(vdev);
 	vdev->priv = NULL;
 	kfree(fpr);
 }
 
+static void fpr_config_changed(struct virtio_device *vdev)
+{
+	struct fpr_dev *fpr = vdev->priv;
+
+	if (fpr)
+		fpr_balloon_changed(fpr);
+}
+
 #ifdef CONFIG_PM_SLEEP
 /*
  * Suspend and hibernation: the core's passes run on a freezable workqueue,
  * already frozen here, so no report is in flight. Reporting stays
- * registered; the device is reset and set up again on restore.
+ * registered; the balloon is emptied (as virtio_balloon does), the device
+ * is reset and set up again on restore, and the balloon refilled.
  */
 static int fpr_freeze(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr = vdev->priv;
 
+	fpr_balloon_stop(fpr);
 	mutex_lock(&fpr_lock);
 	fpr_delay_stop(fpr);
 	mutex_unlock(&fpr_lock);
@@ -253,11 +298,14 @@ static int fpr_restore(struct virtio_device *vdev)
 	mutex_lock(&fpr_lock);
 	fpr_delay_update(fpr);
 	mutex_unlock(&fpr_lock);
-	return 0;
+	return fpr_balloon_start(fpr);
 }
 #endif
 
 static unsigned int fpr_features[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
 	VIRTIO_BALLOON_F_PAGE_POISON,
 	VIRTIO_BALLOON_F_REPORTING,
 };
@@ -276,6 +324,7 @@ static struct virtio_driver fpr_driver = {
 	.validate		= fpr_validate,
 	.probe			= fpr_probe,
 	.remove			= fpr_remove,
+	.config_changed		= fpr_config_changed,
 #ifdef CONFIG_PM_SLEEP
 	.freeze			= fpr_freeze,
 	.restore		= fpr_restore,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Counters, read-only, in /sys/bus/virtio/devices/virtioN/reporting/.
+ * Counters, read-only, in /sys/bus/virtio/devices/virtioN/reporting/ and
+ * .../virtioN/balloon/.
  */
 #include <linux/device.h>
 #include <linux/sysfs.h>
@@ -61,4 +62,46 @@ static struct attribute *fpr_stats_attrs[] = {
 const struct attribute_group fpr_stats_group = {
 	.name = "reporting",
 	.attrs = fpr_stats_attrs,
+};
+
+static struct fpr_balloon *fpr_dev_balloon(struct device *dev)
+{
+	struct fpr_dev *fpr = dev_to_virtio(dev)->priv;
+
+	return &fpr->balloon;
+}
+
+#define FPR_BALLOON_ATTR(name, expr)					\
+static ssize_t balloon_##name##_show(struct device *dev,		\
+				     struct device_attribute *attr,	\
+				     char *buf)				\
+{									\
+	struct fpr_balloon *b = fpr_dev_balloon(dev);			\
+									\
+	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));	\
+}									\
+static struct device_attribute dev_attr_balloon_##name =		\
+	__ATTR(name, 0444, balloon_##name##_show, NULL)
+
+/* Device pages (4 KiB) now in the balloon */
+FPR_BALLOON_ATTR(pages, READ_ONCE(b->num_pages));
+FPR_BALLOON_ATTR(inflated, atomic64_read(&b->counters.inflated));
+FPR_BALLOON_ATTR(deflated, atomic64_read(&b->counters.deflated));
+FPR_BALLOON_ATTR(migrated, atomic64_read(&b->counters.migrated));
+FPR_BALLOON_ATTR(oom_deflated, atomic64_read(&b->counters.oom_deflated));
+FPR_BALLOON_ATTR(stats_updates, atomic64_read(&b->counters.stats_updates));
+
+static struct attribute *fpr_balloon_attrs[] = {
+	&dev_attr_balloon_pages.attr,
+	&dev_attr_balloon_inflated.attr,
+	&dev_attr_balloon_deflated.attr,
+	&dev_attr_balloon_migrated.attr,
+	&dev_attr_balloon_oom_deflated.attr,
+	&dev_attr_balloon_stats_updates.attr,
+	NULL,
+};
+
+const struct attribute_group fpr_balloon_group = {
+	.name = "balloon",
+	.attrs = fpr_balloon_attrs,
 };

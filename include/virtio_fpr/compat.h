@@ -76,4 +76,64 @@ static inline u64 fpr_device_features(struct virtio_device *vdev)
 #define FPR_PR_CAPACITY_MIN		PAGE_REPORTING_CAPACITY
 #endif
 
+/*
+ * 7.x: <linux/balloon.h> replaced balloon_compaction.h; the core now keeps
+ * the managed page counts and does a migration's list work itself.
+ */
+#ifdef FPR_HAVE_BALLOON_CORE
+#include <linux/balloon.h>
+#define FPR_BALLOON_MIGRATION	IS_ENABLED(CONFIG_BALLOON_MIGRATION)
+
+static inline void fpr_balloon_set_adjust(struct balloon_dev_info *b,
+					  bool adjust)
+{
+	b->adjust_managed_page_count = adjust;
+}
+
+static inline void fpr_balloon_adjust(struct page *page, long n, bool adjust)
+{
+}
+
+static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
+					struct page *newpage,
+					struct page *page, bool adjust)
+{
+}
+#else
+#include <linux/balloon_compaction.h>
+#define FPR_BALLOON_MIGRATION	IS_ENABLED(CONFIG_BALLOON_COMPACTION)
+
+static inline void fpr_balloon_set_adjust(struct balloon_dev_info *b,
+					  bool adjust)
+{
+}
+
+static inline void fpr_balloon_adjust(struct page *page, long n, bool adjust)
+{
+	if (adjust)
+		adjust_managed_page_count(page, n);
+}
+
+/* The host has newpage instead of page: move the balloon's bookkeeping */
+static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
+					struct page *newpage,
+					struct page *page, bool adjust)
+{
+	unsigned long flags;
+
+	if (adjust && page_zone(page) != page_zone(newpage)) {
+		adjust_managed_page_count(page, 1);
+		adjust_managed_page_count(newpage, -1);
+	}
+	get_page(newpage);
+	spin_lock_irqsave(&b->pages_lock, flags);
+	balloon_page_insert(b, newpage);
+	b->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	balloon_page_finalize(page);
+	spin_unlock_irqrestore(&b->pages_lock, flags);
+	put_page(page);
+}
+#endif
+
 #endif /* _VIRTIO_FPR_COMPAT_H */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """virtio_fpr QEMU test suite: boots each target kernel under TCG with the
 module and checks binding, reclaim, parameters, poison, bad input and
-bind/unbind churn. Prints one line per check and a closing
+bind/unbind churn, and the balloon functions (inflate/deflate, stats,
+compaction, deflate-on-OOM). Prints one line per check and a closing
 "N passed, N failed" line."""
 
 import argparse
@@ -14,6 +15,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guest import Guest, GuestError, Kernel  # noqa: E402
 import reclaim  # noqa: E402
+from balloon_suite import BalloonScenarios  # noqa: E402
 from reclaim import SYSFS, counters  # noqa: E402
 
 PARAMS = "/sys/module/virtio_fpr/parameters"
@@ -56,7 +58,7 @@ def no_problems(t, g, name):
             "; ".join(bad[:3]) if bad else "no WARN/BUG/oops")
 
 
-class Scenarios:
+class Scenarios(BalloonScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -67,6 +69,9 @@ class Scenarios:
 
     def check(self, n, ok, detail=""):
         return self.t.check(self.name(n), ok, detail)
+
+    def no_problems(self, g, tag):
+        no_problems(self.t, g, self.name(tag))
 
     def guest(self, tag, **kw):
         return Guest(self.k, name="%s-%s" % (self.s, tag), **kw)
@@ -297,19 +302,24 @@ class Scenarios:
     def suspend(self):
         with self.guest("suspend") as g:
             g.run("modprobe virtio_fpr delay_ms=200")
+            # A partly inflated balloon is emptied on freeze, refilled after
+            inflated = self.balloon_to(g, 1792)
             rc, out = g.run("echo devices > /sys/power/pm_test && "
                             "echo freeze > /sys/power/state", check=False,
-                            timeout=60)
+                            timeout=120)
             resumed = rc == 0 and dmesg_has(g, "suspend debug")
+            refilled = inflated and self.balloon_to(g, 1792)
             r = reclaim.measure(g, seconds=15)
             self.check("suspend-resume",
-                       resumed and bound(g) and r.fraction >= 0.9,
-                       "device freeze/restore via pm_test, then %s" %
-                       r.summary())
+                       resumed and bound(g) and refilled and
+                       r.fraction >= 0.9,
+                       "device freeze/restore via pm_test with 256 MiB "
+                       "ballooned (%s after resume), then %s" %
+                       ("kept" if refilled else "LOST", r.summary()))
         no_problems(self.t, g, self.name("suspend"))
 
     ALL = ("main", "control", "bad_load", "no_feature", "poison", "cycles",
-           "suspend")
+           "suspend", "balloon", "oom")
 
 
 def main():
