@@ -8,7 +8,9 @@
  *                               of every 2*HOLE_KIB, print "held", wait
  *   fprmem check MIB BYTE       touch-free: allocate MIB and verify that
  *                               every byte reads BYTE before writing it
- *   fprmem churn MIB            allocate, touch and free MIB in a loop
+ *   fprmem churn MIB [zero]     allocate, touch and free MIB in a loop;
+ *                               with "zero", first check that every new
+ *                               page reads zero (reported pages reused)
  *   fprmem verify MIB SECONDS   keep MIB of checksummed data, re-check it
  *                               every second; print bytes checked/corrupt
  */
@@ -114,21 +116,43 @@ static int cmd_check(size_t len, unsigned char val)
 	return bad ? 1 : 0;
 }
 
-static int cmd_churn(size_t len)
+static size_t nonzero_pages(const unsigned char *p, size_t len)
+{
+	size_t off, i, bad = 0;
+
+	for (off = 0; off < len; off += PAGE) {
+		const uint64_t *w = (const uint64_t *)(p + off);
+		uint64_t acc = 0;
+
+		for (i = 0; i < PAGE / sizeof(*w); i++)
+			acc |= w[i];
+		bad += acc != 0;
+	}
+	return bad;
+}
+
+static int cmd_churn(size_t len, int zero)
 {
 	unsigned long rounds = 0;
+	size_t bad = 0;
 	double t = now();
 
 	while (!stop) {
 		unsigned char *p = map(len, 0);
 
-		touch(p, len, (unsigned char)rounds);
+		if (zero)
+			bad += nonzero_pages(p, len);
+		touch(p, len, (unsigned char)(rounds | 1));
 		munmap(p, len);
 		rounds++;
 	}
-	printf("churn %lu rounds of %zu MiB, %.1f MiB/s\n", rounds, len / MIB,
+	printf("churn %lu rounds of %zu MiB, %.1f MiB/s", rounds, len / MIB,
 	       rounds * (double)(len / MIB) / (now() - t));
-	return 0;
+	if (zero)
+		printf(", %zu pages checked, %zu not zero", rounds * (len / PAGE),
+		       bad);
+	printf("\n");
+	return bad ? 1 : 0;
 }
 
 static uint64_t pattern(size_t i)
@@ -173,7 +197,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "check") && argc == 4)
 		return cmd_check(len, (unsigned char)strtoul(argv[3], NULL, 0));
 	if (!strcmp(argv[1], "churn"))
-		return cmd_churn(len);
+		return cmd_churn(len, argc == 4 && !strcmp(argv[3], "zero"));
 	if (!strcmp(argv[1], "verify") && argc == 4)
 		return cmd_verify(len, strtoul(argv[3], NULL, 0));
 usage:

@@ -54,7 +54,7 @@ class Guest:
     """Boot a guest; run() shell commands in it; rss() of the QEMU process."""
 
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
-                 balloon_props="", smp=1, name="guest"):
+                 balloon_props="", smp=1, name="guest", extra=()):
         self.kernel = kernel
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name)
         self.console = os.path.join(self.dir, "console.log")
@@ -70,6 +70,7 @@ class Guest:
                "-chardev", "stdio,id=cmd,signal=off",
                "-serial", "chardev:cmd",
                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+        cmd += list(extra)
         if balloon is not None:
             dev = "virtio-balloon-pci,id=balloon0,free-page-reporting=" + \
                 balloon

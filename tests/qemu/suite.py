@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guest import Guest, GuestError, Kernel  # noqa: E402
 import reclaim  # noqa: E402
 from balloon_suite import BalloonScenarios  # noqa: E402
+from fault_suite import FaultScenarios, start, stop  # noqa: E402
 from reclaim import SYSFS, counters  # noqa: E402
 
 PARAMS = "/sys/module/virtio_fpr/parameters"
@@ -58,7 +59,7 @@ def no_problems(t, g, name):
             "; ".join(bad[:3]) if bad else "no WARN/BUG/oops")
 
 
-class Scenarios(BalloonScenarios):
+class Scenarios(BalloonScenarios, FaultScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -270,27 +271,30 @@ class Scenarios(BalloonScenarios):
                    % (c["reports"], out.strip(), r.summary()))
 
     # 6: unbind/bind and rmmod/insmod under memory churn
-    def cycles(self, n=20):
+    def cycles(self, n=100):
         with self.guest("cycles") as g:
             g.run("modprobe virtio_fpr delay_ms=100")
-            g.run("fprmem churn 64 > /tmp/churn.log 2>&1 & "
-                  "echo $! > /tmp/churn.pid")
+            start(g, "verify", "fprmem verify 128 100000")
+            start(g, "churn", "fprmem churn 64 zero")
             ok_bind = 0
             for _ in range(n):
-                g.run("echo virtio0 > %s/unbind; sleep 0.2; "
-                      "echo virtio0 > %s/bind; sleep 0.3" % (DRIVER, DRIVER))
+                g.run("echo virtio0 > %s/unbind; sleep 0.15; "
+                      "echo virtio0 > %s/bind; sleep 0.25" %
+                      (DRIVER, DRIVER))
                 ok_bind += bound(g)
             ok_mod = 0
             for _ in range(n):
                 g.run("rmmod virtio_fpr; sleep 0.1; "
-                      "modprobe virtio_fpr delay_ms=100; sleep 0.3")
+                      "modprobe virtio_fpr delay_ms=100; sleep 0.25")
                 ok_mod += bound(g)
             c = counters(g)
-            reclaim.release(g, "churn")
-            self.check("cycles", ok_bind == n and ok_mod == n,
+            rc_c, churn = stop(g, "churn")
+            rc_v, verify = stop(g, "verify")
+            self.check("cycles",
+                       ok_bind == n and ok_mod == n and rc_c == 0 and
+                       rc_v == 0,
                        "%d/%d unbind+bind, %d/%d rmmod+insmod under churn "
-                       "(%s)" % (ok_bind, n, ok_mod, n,
-                                 g.read("/tmp/churn.log")))
+                       "(%s; %s)" % (ok_bind, n, ok_mod, n, churn, verify))
             r = reclaim.measure(g, seconds=15)
             self.check("reclaim-after-cycles", r.fraction >= 0.9,
                        r.summary() + "; last device %d reports" %
@@ -319,7 +323,8 @@ class Scenarios(BalloonScenarios):
         no_problems(self.t, g, self.name("suspend"))
 
     ALL = ("main", "control", "bad_load", "no_feature", "poison", "cycles",
-           "suspend", "balloon", "oom")
+           "suspend", "balloon", "oom", "integrity", "hang",
+           "feature_matrix", "params_fuzz")
 
 
 def main():

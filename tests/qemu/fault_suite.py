@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Reliability scenarios: data integrity under aggressive reporting, a
+device paused mid-report, every combination of device features, and
+parameter fuzzing. Mixed into suite.Scenarios."""
+
+import itertools
+import re
+import time
+
+import reclaim
+from reclaim import SYSFS, counters
+
+PARAMS = "/sys/module/virtio_fpr/parameters"
+DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
+
+# (value, valid?) for kstrtouint(base 0) and the documented ranges;
+# order's lower bound is checked separately (1 on 6.1, 0 from 6.2)
+ORDER_VALUES = (("-1", False), ("1", True), ("5", True), ("10", True),
+                ("11", False), ("0xa", True), ("012", True), ("+3", True),
+                ("4294967295", False), ("4294967296", False),
+                ("18446744073709551616", False), ("abc", False),
+                ("9x", False), ("1e1", False), ("", False))
+DELAY_VALUES = (("9", False), ("10", True), ("2000", True), ("600000", True),
+                ("600001", False), ("0", False), ("-10", False),
+                ("0x3e8", True), ("4294967295", False), ("1e3", False),
+                ("", False), ("100ms", False))
+
+# QEMU virtio-balloon properties and the feature bit each one offers
+DEVICE_PROPS = (("free-page-reporting", 5), ("page-poison", 4),
+                ("deflate-on-oom", 2), ("free-page-hint", 3))
+
+
+def start(g, tag, cmd):
+    """Run cmd in the background; its exit status lands in /tmp/TAG.rc."""
+    g.run("rm -f /tmp/%(t)s.rc /tmp/%(t)s.pid; "
+          "( %(c)s > /tmp/%(t)s.log 2>&1 & echo $! > /tmp/%(t)s.pid; "
+          "wait $!; echo $? > /tmp/%(t)s.rc ) > /dev/null 2>&1 & "
+          "while [ ! -s /tmp/%(t)s.pid ]; do sleep 0.05; done" %
+          {"t": tag, "c": cmd})
+
+
+def stop(g, tag):
+    """SIGTERM a background command; return (exit status, its output)."""
+    out = g.out("kill $(cat /tmp/%(t)s.pid); "
+                "while [ ! -s /tmp/%(t)s.rc ]; do sleep 0.1; done; "
+                "echo rc=$(cat /tmp/%(t)s.rc); cat /tmp/%(t)s.log" %
+                {"t": tag}, timeout=300)
+    m = re.match(r"rc=(\d+)", out)
+    return (int(m.group(1)) if m else -1), out.partition("\n")[2].strip()
+
+
+def features(g):
+    return g.read(SYSFS + "/features")
+
+
+class FaultScenarios:
+    # churn with order=0 and the shortest delay while checksummed data
+    # stays alive; init_on_free makes the kernel trust freed pages to be
+    # zero, so a reused page that was reported must read zero
+    def integrity(self, seconds=90):
+        with self.guest("integrity", append="init_on_free=1",
+                        balloon_props="page-poison=on") as g:
+            order = 1 if self.s == "6.1" else 0     # lowest allowed
+            g.run("modprobe virtio_fpr order=%d delay_ms=10" % order)
+            start(g, "verify", "fprmem verify 256 100000")
+            start(g, "churn1", "fprmem churn 48 zero")
+            # bursts: a second churner comes and goes
+            g.run("(end=$(($(date +%%s) + %d)); "
+                  "while [ $(date +%%s) -lt $end ]; do "
+                  "fprmem churn 96 zero >> /tmp/burst.log 2>&1 & p=$!; "
+                  "sleep 3; kill $p; wait $p || echo BAD >> /tmp/burst.log; "
+                  "sleep 1; done) > /dev/null 2>&1 & echo $! > /tmp/bursts.pid"
+                  % seconds)
+            time.sleep(seconds + 5)
+            rc_c, churn = stop(g, "churn1")
+            rc_v, verify = stop(g, "verify")
+            bursts = g.read("/tmp/burst.log")
+            c = counters(g)
+            rc_k, check = g.run("fprmem check 512 0", check=False,
+                                timeout=300)
+            m = re.search(r"verified (\d+) bytes, (\d+) corrupt", verify)
+            nz = sum(int(x) for x in
+                     re.findall(r"(\d+) not zero", churn + bursts))
+            pages = sum(int(x) for x in
+                        re.findall(r"(\d+) pages checked", churn + bursts))
+            self.check("integrity",
+                       rc_c == 0 and rc_v == 0 and rc_k == 0 and m and
+                       int(m.group(2)) == 0 and nz == 0 and
+                       "BAD" not in bursts and c["reports"] > 100,
+                       "%d s of churn at order %d: %s MiB verified, %s "
+                       "corrupt words; %d reused pages checked, %d not "
+                       "zero; %d reports of %d MiB; then %s" %
+                       (seconds, order,
+                        int(m.group(1)) >> 20 if m else "?",
+                        m.group(2) if m else "?", pages, nz, c["reports"],
+                        c["pages"] >> 8, check.strip()))
+        self.no_problems(g, "integrity")
+
+    # the device stops answering (QMP stop) in the middle of reporting
+    def hang(self):
+        with self.guest("hang") as g:
+            g.run("modprobe virtio_fpr order=3 delay_ms=10")
+            start(g, "verify", "fprmem verify 128 100000")
+            start(g, "churn", "fprmem churn 64")
+            time.sleep(5)
+            before = counters(g)["reports"]
+            g.qmp("stop")
+            time.sleep(15)
+            paused = g.qmp("query-status")["status"]
+            g.qmp("cont")
+            time.sleep(5)
+            after = counters(g)["reports"]
+            stop(g, "churn")
+            rc_v, verify = stop(g, "verify")
+            r = reclaim.measure(g, seconds=15)
+            self.check("device-paused",
+                       paused == "paused" and after > before and
+                       rc_v == 0 and r.fraction >= 0.9,
+                       "paused 15 s mid-churn (%d reports before, %d "
+                       "after); %s; then %s" %
+                       (before, after, verify, r.summary()))
+        self.no_problems(g, "hang")
+
+    # every combination of the device's optional features
+    def feature_matrix(self):
+        done = bad = 0
+        for combo in itertools.product(("on", "off"), repeat=4):
+            props = ",".join("%s=%s" % (p, v) for (p, _), v in
+                             zip(DEVICE_PROPS[1:], combo[1:]))
+            on = dict(zip((p for p, _ in DEVICE_PROPS), combo))
+            kw = {"balloon": combo[0], "balloon_props": props}
+            if on["free-page-hint"] == "on":
+                kw["extra"] = ["-object", "iothread,id=io0"]
+                kw["balloon_props"] += ",iothread=io0"
+            tag = "+".join(p for p, _ in DEVICE_PROPS if on[p] == "on")
+            with self.guest("features", **kw) as g:
+                g.run("modprobe virtio_fpr delay_ms=100", check=False)
+                ok, why = self.features_ok(g, on)
+                problems = g.console_problems()
+            done += 1
+            if not ok or problems:
+                bad += 1
+                self.check("features/" + (tag or "none"), False,
+                           "; ".join([why] + problems[:2]))
+        self.check("feature-matrix", bad == 0,
+                   "%d device feature combinations: bound and reporting "
+                   "with the right queue, or refused with a message; "
+                   "%d failed" % (done, bad))
+
+    def features_ok(self, g, on):
+        """(ok, why) for one device feature combination."""
+        if on["free-page-reporting"] == "off":
+            refused = g.run("test -e %s/driver" % SYSFS,
+                            check=False)[0] != 0 and \
+                g.run("dmesg | grep -q free-page-reporting=on",
+                      check=False)[0] == 0
+            return refused, "refused with a message" if refused else \
+                "bound to a device without reporting, or no message"
+        f = features(g)
+        want = {5: "1", 4: "0", 3: "0", 1: "1",
+                2: "1" if on["deflate-on-oom"] == "on" else "0"}
+        if any(f[bit] != v for bit, v in want.items()):
+            return False, "features %s" % f[:8]
+        # 512 MiB: 6.7+ keeps tens of MiB on per-CPU lists for a while
+        r = reclaim.measure(g, mib=512, seconds=10)
+        reports = counters(g)["reports"]
+        if r.fraction < 0.8 or reports == 0:
+            return False, "%d reports; %s" % (reports, r.summary())
+        if not self.balloon_to(g, 1984, timeout=60):
+            return False, "balloon target 1984 MiB not reached"
+        return True, r.summary()
+
+    # every parameter over its type's range, at load and at runtime
+    def params_fuzz(self):
+        lo = 1 if self.s == "6.1" else 0
+        cases = [("order", v, ok) for v, ok in ORDER_VALUES] + \
+            [("order", "0", lo == 0)] + \
+            [("delay_ms", v, ok) for v, ok in DELAY_VALUES]
+        with self.guest("fuzz") as g:
+            wrong = []
+            for name, val, valid in cases:
+                rc, _ = g.run("modprobe virtio_fpr %s='%s'" % (name, val),
+                              check=False)
+                loaded = rc == 0
+                if loaded != valid or (not valid and not g.run(
+                        "dmesg | grep -qF '%s=%s refused'" % (name, val),
+                        check=False)[0] == 0):
+                    wrong.append("load %s=%r" % (name, val))
+                g.run("rmmod virtio_fpr 2>/dev/null; true")
+            g.run("modprobe virtio_fpr")
+            for name, val, valid in cases:
+                base = "9" if name == "order" else "2000"
+                path = "%s/%s" % (PARAMS, name)
+                g.run("echo %s > %s" % (base, path))
+                rc, _ = g.run("echo '%s' > %s" % (val, path), check=False)
+                now = g.read(path)
+                if (rc == 0) != valid or (not valid and now != base):
+                    wrong.append("write %s=%r (now %s)" % (name, val, now))
+            bound = g.run("test -e %s/driver" % SYSFS, check=False)[0] == 0
+            self.check("params-fuzz", not wrong and bound,
+                       "%d values at load and at runtime: accepted exactly "
+                       "when in range, refused with a message otherwise%s" %
+                       (len(cases), "; wrong: " + ", ".join(wrong[:4])
+                        if wrong else ""))
+        self.no_problems(g, "fuzz")
