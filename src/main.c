@@ -156,6 +156,21 @@ static void fpr_stop_device(struct fpr_dev *fpr)
 	wake_up_all(&fpr->acked);
 }
 
+/* Unregister from the core; the device is reset first, see above */
+static void fpr_stop_reporting(struct fpr_dev *fpr)
+{
+	mutex_lock(&fpr_lock);
+	fpr_active = NULL;
+	fpr_delay_stop(fpr);
+	mutex_unlock(&fpr_lock);
+
+	fpr_stop_device(fpr);
+
+	mutex_lock(&fpr_lock);
+	fpr_report_stop(fpr);
+	mutex_unlock(&fpr_lock);
+}
+
 static int fpr_probe(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr;
@@ -212,14 +227,7 @@ static int fpr_probe(struct virtio_device *vdev)
 	return 0;
 
 err_report:
-	mutex_lock(&fpr_lock);
-	fpr_active = NULL;
-	fpr_delay_stop(fpr);
-	mutex_unlock(&fpr_lock);
-	fpr_stop_device(fpr);
-	mutex_lock(&fpr_lock);
-	fpr_report_stop(fpr);
-	mutex_unlock(&fpr_lock);
+	fpr_stop_reporting(fpr);
 err_balloon_group:
 	device_remove_group(&vdev->dev, &fpr_balloon_group);
 err_stats_group:
@@ -239,18 +247,7 @@ static void fpr_remove(struct virtio_device *vdev)
 
 	/* Balloon pages go back to the guest while the device still works */
 	fpr_balloon_stop(fpr);
-
-	mutex_lock(&fpr_lock);
-	fpr_active = NULL;
-	fpr_delay_stop(fpr);
-	mutex_unlock(&fpr_lock);
-
-	/* Reset before unregistering, see fpr_stop_device() */
-	fpr_stop_device(fpr);
-
-	mutex_lock(&fpr_lock);
-	fpr_report_stop(fpr);
-	mutex_unlock(&fpr_lock);
+	fpr_stop_reporting(fpr);
 
 	device_remove_group(&vdev->dev, &fpr_balloon_group);
 	device_remove_group(&vdev->dev, &fpr_stats_group);
