@@ -63,18 +63,6 @@ class BalloonScenarios:
                        "MemTotal -%d MiB, host RSS -%d MiB" %
                        (secs, pages, shrunk, (rss0 - rss1) // MIB))
 
-            vm_before = self.vmstat(g, "balloon_migrate")
-            g.run("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
-            migrated = balloon_counter(g, "migrated")
-            vm_after = self.vmstat(g, "balloon_migrate")
-            self.check("balloon-compaction",
-                       migrated > 0 and vm_after - vm_before == migrated and
-                       balloon_counter(g, "pages") == 262144 and
-                       actual_mib(g) == 1024,
-                       "compact_memory migrated %d balloon pages "
-                       "(vmstat balloon_migrate +%d), balloon size kept" %
-                       (migrated, vm_after - vm_before))
-
             g.qmp("qom-set", path=QOM,
                   property="guest-stats-polling-interval", value=1)
             time.sleep(3)
@@ -109,6 +97,26 @@ class BalloonScenarios:
                        "back to 2048 MiB in %.1f s, MemTotal restored "
                        "(%d kB), deflated %d pages in all" %
                        (secs, total2, balloon_counter(g, "deflated")))
+
+            # Compaction: balloon pages inflated into the 64 KiB holes of
+            # a fragmented allocation, which is then freed, sit scattered
+            # in otherwise free pageblocks; compact_memory must move them
+            reclaim.hold(g, 1024, how="frag %d 64", tag="frag")
+            ok = self.balloon_to(g, 1664)
+            reclaim.release(g, "frag")
+            vm_before = self.vmstat(g, "balloon_migrate")
+            g.run("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
+            migrated = balloon_counter(g, "migrated")
+            vm_after = self.vmstat(g, "balloon_migrate")
+            self.check("balloon-compaction",
+                       ok and migrated > 0 and
+                       vm_after - vm_before == migrated and
+                       balloon_counter(g, "pages") == 98304 and
+                       actual_mib(g) == 1664,
+                       "384 MiB inflated into a fragmented guest: "
+                       "compact_memory migrated %d balloon pages "
+                       "(vmstat balloon_migrate +%d), balloon size kept" %
+                       (migrated, vm_after - vm_before))
 
             # Removal with a full balloon hands every page back
             self.balloon_to(g, 1024)
