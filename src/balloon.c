@@ -153,7 +153,8 @@ static s64 fpr_balloon_towards_target(struct fpr_dev *fpr)
 	return (s64)target - fpr->balloon.num_pages;
 }
 
-static void fpr_balloon_queue(struct fpr_balloon *b, struct work_struct *w)
+/* Queue balloon or stats work unless the device is being torn down */
+void fpr_balloon_queue(struct fpr_balloon *b, struct work_struct *w)
 {
 	unsigned long flags;
 

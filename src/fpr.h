@@ -118,6 +118,7 @@ void fpr_balloon_init(struct fpr_dev *fpr);
 int fpr_balloon_start(struct fpr_dev *fpr);
 void fpr_balloon_stop(struct fpr_dev *fpr);
 void fpr_balloon_changed(struct fpr_dev *fpr);
+void fpr_balloon_queue(struct fpr_balloon *b, struct work_struct *w);
 void fpr_balloon_ack(struct virtqueue *vq);
 
 /* stats.c: the stats queue */

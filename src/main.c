@@ -69,7 +69,8 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 		return err;
 	fpr->balloon.inflate_vq = vqs[0];
 	fpr->balloon.deflate_vq = vqs[1];
-	fpr->balloon.stats_vq = callbacks[stats] == fpr_stats_request ?
+	fpr->balloon.stats_vq = virtio_has_feature(vdev,
+						   VIRTIO_BALLOON_F_STATS_VQ) ?
 				vqs[stats] : NULL;
 	fpr->reporting_vq = vqs[n - 1];
 	return 0;

@@ -109,13 +109,8 @@ static void fpr_stats_work(struct work_struct *work)
 void fpr_stats_request(struct virtqueue *vq)
 {
 	struct fpr_dev *fpr = vq->vdev->priv;
-	struct fpr_balloon *b = &fpr->balloon;
-	unsigned long flags;
 
-	spin_lock_irqsave(&b->stop_lock, flags);
-	if (!b->stop_update)
-		queue_work(system_freezable_wq, &b->stats_work);
-	spin_unlock_irqrestore(&b->stop_lock, flags);
+	fpr_balloon_queue(&fpr->balloon, &fpr->balloon.stats_work);
 }
 
 void fpr_stats_init(struct fpr_dev *fpr)

@@ -9,35 +9,39 @@
 
 #include "fpr.h"
 
-static struct fpr_stats *fpr_dev_stats(struct device *dev)
+static struct fpr_dev *fpr_from_dev(struct device *dev)
 {
-	struct fpr_dev *fpr = dev_to_virtio(dev)->priv;
-
-	return &fpr->stats;
+	return dev_to_virtio(dev)->priv;
 }
 
-#define FPR_COUNTER_ATTR(name, expr)					\
-static ssize_t name##_show(struct device *dev,				\
-			   struct device_attribute *attr, char *buf)	\
+/* A u64 counter file NAME in GROUP; EXPR may use fpr */
+#define FPR_COUNTER_ATTR(group, name, expr)				\
+static ssize_t group##_##name##_show(struct device *dev,		\
+				     struct device_attribute *attr,	\
+				     char *buf)				\
 {									\
-	struct fpr_stats *st = fpr_dev_stats(dev);			\
+	struct fpr_dev *fpr = fpr_from_dev(dev);			\
 									\
 	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));	\
 }									\
-static DEVICE_ATTR_RO(name)
+static struct device_attribute dev_attr_##group##_##name =		\
+	__ATTR(name, 0444, group##_##name##_show, NULL)
 
-FPR_COUNTER_ATTR(reports, atomic64_read(&st->reports));
-FPR_COUNTER_ATTR(pages, atomic64_read(&st->pages));
-FPR_COUNTER_ATTR(bytes, atomic64_read(&st->pages) << PAGE_SHIFT);
-FPR_COUNTER_ATTR(errors, atomic64_read(&st->errors));
-FPR_COUNTER_ATTR(ack_timeouts, atomic64_read(&st->ack_timeouts));
-FPR_COUNTER_ATTR(last_report_ms, atomic64_read(&st->last_report_ms));
+#define FPR_REPORTING(name, expr) FPR_COUNTER_ATTR(reporting, name, expr)
+#define FPR_BALLOON(name, expr) FPR_COUNTER_ATTR(balloon, name, expr)
+
+FPR_REPORTING(reports, atomic64_read(&fpr->stats.reports));
+FPR_REPORTING(pages, atomic64_read(&fpr->stats.pages));
+FPR_REPORTING(bytes, atomic64_read(&fpr->stats.pages) << PAGE_SHIFT);
+FPR_REPORTING(errors, atomic64_read(&fpr->stats.errors));
+FPR_REPORTING(ack_timeouts, atomic64_read(&fpr->stats.ack_timeouts));
+FPR_REPORTING(last_report_ms, atomic64_read(&fpr->stats.last_report_ms));
 
 /* One array of the same type: blocks reported at order 0, 1, ... */
 static ssize_t blocks_per_order_show(struct device *dev,
 				     struct device_attribute *attr, char *buf)
 {
-	struct fpr_stats *st = fpr_dev_stats(dev);
+	struct fpr_stats *st = &fpr_from_dev(dev)->stats;
 	int order, len = 0;
 
 	for (order = 0; order < FPR_NR_ORDERS; order++)
@@ -49,12 +53,12 @@ static ssize_t blocks_per_order_show(struct device *dev,
 static DEVICE_ATTR_RO(blocks_per_order);
 
 static struct attribute *fpr_stats_attrs[] = {
-	&dev_attr_reports.attr,
-	&dev_attr_pages.attr,
-	&dev_attr_bytes.attr,
-	&dev_attr_errors.attr,
-	&dev_attr_ack_timeouts.attr,
-	&dev_attr_last_report_ms.attr,
+	&dev_attr_reporting_reports.attr,
+	&dev_attr_reporting_pages.attr,
+	&dev_attr_reporting_bytes.attr,
+	&dev_attr_reporting_errors.attr,
+	&dev_attr_reporting_ack_timeouts.attr,
+	&dev_attr_reporting_last_report_ms.attr,
 	&dev_attr_blocks_per_order.attr,
 	NULL,
 };
@@ -64,32 +68,13 @@ const struct attribute_group fpr_stats_group = {
 	.attrs = fpr_stats_attrs,
 };
 
-static struct fpr_balloon *fpr_dev_balloon(struct device *dev)
-{
-	struct fpr_dev *fpr = dev_to_virtio(dev)->priv;
-
-	return &fpr->balloon;
-}
-
-#define FPR_BALLOON_ATTR(name, expr)					\
-static ssize_t balloon_##name##_show(struct device *dev,		\
-				     struct device_attribute *attr,	\
-				     char *buf)				\
-{									\
-	struct fpr_balloon *b = fpr_dev_balloon(dev);			\
-									\
-	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));	\
-}									\
-static struct device_attribute dev_attr_balloon_##name =		\
-	__ATTR(name, 0444, balloon_##name##_show, NULL)
-
 /* Device pages (4 KiB) now in the balloon */
-FPR_BALLOON_ATTR(pages, READ_ONCE(b->num_pages));
-FPR_BALLOON_ATTR(inflated, atomic64_read(&b->counters.inflated));
-FPR_BALLOON_ATTR(deflated, atomic64_read(&b->counters.deflated));
-FPR_BALLOON_ATTR(migrated, atomic64_read(&b->counters.migrated));
-FPR_BALLOON_ATTR(oom_deflated, atomic64_read(&b->counters.oom_deflated));
-FPR_BALLOON_ATTR(stats_updates, atomic64_read(&b->counters.stats_updates));
+FPR_BALLOON(pages, READ_ONCE(fpr->balloon.num_pages));
+FPR_BALLOON(inflated, atomic64_read(&fpr->balloon.counters.inflated));
+FPR_BALLOON(deflated, atomic64_read(&fpr->balloon.counters.deflated));
+FPR_BALLOON(migrated, atomic64_read(&fpr->balloon.counters.migrated));
+FPR_BALLOON(oom_deflated, atomic64_read(&fpr->balloon.counters.oom_deflated));
+FPR_BALLOON(stats_updates, atomic64_read(&fpr->balloon.counters.stats_updates));
 
 static struct attribute *fpr_balloon_attrs[] = {
 	&dev_attr_balloon_pages.attr,
