@@ -6,9 +6,9 @@ would. Mixed into suite.Scenarios."""
 import time
 
 import reclaim
+from fprsys import counters
 
 MIB = 1 << 20
-BALLOON = "/sys/bus/virtio/devices/virtio0/balloon"
 QOM = "/machine/peripheral/balloon0"
 
 
@@ -27,7 +27,7 @@ def meminfo_kib(g, key):
 
 
 def balloon_counter(g, name):
-    return int(g.read("%s/%s" % (BALLOON, name)))
+    return counters(g, "balloon")[name]
 
 
 def actual_mib(g):

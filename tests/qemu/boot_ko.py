@@ -11,6 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guest import Guest, Kernel  # noqa: E402
 import reclaim  # noqa: E402
+from fprsys import SYSFS  # noqa: E402
 
 
 def main():
@@ -21,7 +22,7 @@ def main():
     k = Kernel(args.series, ko_dir=args.ko_dir)
     with Guest(k, name="boot-ko") as g:
         g.run("modprobe virtio_fpr delay_ms=200")
-        bound = g.out("basename $(readlink %s/driver)" % reclaim.SYSFS)
+        bound = g.out("basename $(readlink %s/driver)" % SYSFS)
         r = reclaim.measure(g, seconds=15)
         bad = g.console_problems()
     ok = bound == "virtio_fpr" and r.fraction >= 0.9 and not bad

@@ -11,6 +11,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guest import Guest, Kernel  # noqa: E402
 import reclaim  # noqa: E402
+from fprsys import counters  # noqa: E402
 
 MIB = 1 << 20
 
@@ -59,7 +60,7 @@ def main():
         show(g, args.mib, 20, "defaults (order 9, delay_ms 2000)")
         g.run("echo 200 > /sys/module/virtio_fpr/parameters/delay_ms")
         show(g, args.mib, 20, "delay_ms=200")
-        c = reclaim.counters(g)
+        c = counters(g)
         print("\nCounters (/sys/bus/virtio/devices/virtio0/reporting/):")
         for name in sorted(c):
             print("   %-17s %s" % (name, c[name]))

@@ -8,10 +8,7 @@ import re
 import time
 
 import reclaim
-from reclaim import SYSFS, counters
-
-PARAMS = "/sys/module/virtio_fpr/parameters"
-DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
+from fprsys import PARAMS, SYSFS, bound, counters, dmesg_has
 
 # (value, valid?) for kstrtouint(base 0) and the documented ranges;
 # order's lower bound is checked separately (1 on 6.1, 0 from 6.2)
@@ -47,10 +44,6 @@ def stop(g, tag):
                 {"t": tag}, timeout=300)
     m = re.match(r"rc=(\d+)", out)
     return (int(m.group(1)) if m else -1), out.partition("\n")[2].strip()
-
-
-def features(g):
-    return g.read(SYSFS + "/features")
 
 
 class FaultScenarios:
@@ -152,11 +145,10 @@ class FaultScenarios:
         if on["free-page-reporting"] == "off":
             refused = g.run("test -e %s/driver" % SYSFS,
                             check=False)[0] != 0 and \
-                g.run("dmesg | grep -q free-page-reporting=on",
-                      check=False)[0] == 0
+                dmesg_has(g, "free-page-reporting=on")
             return refused, "refused with a message" if refused else \
                 "bound to a device without reporting, or no message"
-        f = features(g)
+        f = g.read(SYSFS + "/features")
         want = {5: "1", 4: "0", 3: "0", 1: "1",
                 2: "1" if on["deflate-on-oom"] == "on" else "0"}
         if any(f[bit] != v for bit, v in want.items()):
@@ -182,9 +174,8 @@ class FaultScenarios:
                 rc, _ = g.run("modprobe virtio_fpr %s='%s'" % (name, val),
                               check=False)
                 loaded = rc == 0
-                if loaded != valid or (not valid and not g.run(
-                        "dmesg | grep -qF '%s=%s refused'" % (name, val),
-                        check=False)[0] == 0):
+                if loaded != valid or (not valid and not dmesg_has(
+                        g, "%s=%s refused" % (name, val))):
                     wrong.append("load %s=%r" % (name, val))
                 g.run("rmmod virtio_fpr 2>/dev/null; true")
             g.run("modprobe virtio_fpr")
@@ -196,8 +187,7 @@ class FaultScenarios:
                 now = g.read(path)
                 if (rc == 0) != valid or (not valid and now != base):
                     wrong.append("write %s=%r (now %s)" % (name, val, now))
-            bound = g.run("test -e %s/driver" % SYSFS, check=False)[0] == 0
-            self.check("params-fuzz", not wrong and bound,
+            self.check("params-fuzz", not wrong and bound(g),
                        "%d values at load and at runtime: accepted exactly "
                        "when in range, refused with a message otherwise%s" %
                        (len(cases), "; wrong: " + ", ".join(wrong[:4])

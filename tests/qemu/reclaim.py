@@ -4,7 +4,6 @@
 import time
 
 MIB = 1 << 20
-SYSFS = "/sys/bus/virtio/devices/virtio0"
 
 
 class Reclaim:
@@ -83,14 +82,3 @@ def measure(g, mib=1024, seconds=30.0, until=0.97, period=0.1, quiet=0.0):
             return r
         time.sleep(period)
 
-
-def counters(g):
-    """The driver's counters, as a dict (blocks_per_order as a list)."""
-    out = g.out("cd %s/reporting && for f in *; do echo \"$f $(cat $f)\"; done"
-                % SYSFS)
-    c = {}
-    for line in out.splitlines():
-        name, _, value = line.partition(" ")
-        vals = [int(v) for v in value.split()]
-        c[name] = vals if name == "blocks_per_order" else vals[0]
-    return c

@@ -17,11 +17,8 @@ from guest import Guest, GuestError, Kernel  # noqa: E402
 import reclaim  # noqa: E402
 from balloon_suite import BalloonScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
-from reclaim import SYSFS, counters  # noqa: E402
-
-PARAMS = "/sys/module/virtio_fpr/parameters"
-CORE_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
-DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
+from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
+                    counters, dmesg_has, feature)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
 
 
@@ -38,19 +35,6 @@ class Results:
         print("%s %s%s" % ("ok  " if ok else "FAIL", name,
                            ": " + detail if detail else ""), flush=True)
         return ok
-
-
-def bound(g):
-    return g.run("test -e %s/driver" % SYSFS, check=False)[0] == 0 and \
-        g.out("basename $(readlink %s/driver)" % SYSFS) == "virtio_fpr"
-
-
-def feature(g, bit):
-    return g.read(SYSFS + "/features")[bit] == "1"
-
-
-def dmesg_has(g, text):
-    return g.run("dmesg | grep -qF -- '%s'" % text, check=False)[0] == 0
 
 
 def no_problems(t, g, name):

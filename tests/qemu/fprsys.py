@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The guest's view of virtio_fpr: sysfs paths, binding, feature bits,
+kernel log and counters. Shared by the suite, the demo and the benchmark."""
+
+SYSFS = "/sys/bus/virtio/devices/virtio0"
+PARAMS = "/sys/module/virtio_fpr/parameters"
+DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
+CORE_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
+
+
+def bound(g):
+    """virtio0 is bound to virtio_fpr."""
+    return g.run("test -e %s/driver" % SYSFS, check=False)[0] == 0 and \
+        g.out("basename $(readlink %s/driver)" % SYSFS) == "virtio_fpr"
+
+
+def feature(g, bit):
+    """Feature bit negotiated with the device."""
+    return g.read(SYSFS + "/features")[bit] == "1"
+
+
+def dmesg_has(g, text):
+    return g.run("dmesg | grep -qF -- '%s'" % text, check=False)[0] == 0
+
+
+def counters(g, group="reporting"):
+    """The driver's counters in SYSFS/GROUP ("reporting" or "balloon"), as
+    a dict (blocks_per_order as a list)."""
+    out = g.out("cd %s/%s && for f in *; do echo \"$f $(cat $f)\"; done"
+                % (SYSFS, group))
+    c = {}
+    for line in out.splitlines():
+        name, _, value = line.partition(" ")
+        vals = [int(v) for v in value.split()]
+        c[name] = vals if name == "blocks_per_order" else vals[0]
+    return c
