@@ -5,7 +5,9 @@
 #   kernel.sh image SERIES     fetch + unpack the Debian image; print its
 #                              folder (with vmlinuz and modules/ links)
 #   kernel.sh headers SERIES   make the headers buildable; print their folder
-# SERIES: 6.1 (bookworm), 6.12 (bookworm-backports), 7.2 (sid).
+# SERIES: 6.1 (bookworm), 6.12 (bookworm-backports), 7.2 (sid), and
+# 6.1-debug: our KASAN/lockdep/kmemleak build of linux-source-6.1
+# (scripts/debug-kernel.sh), a guest kernel for the QEMU suite only.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -21,6 +23,10 @@ suite_of() {
 # The ABI name the amd64 meta package of SERIES depends on.
 krel_of() {
 	local suite ver dep
+	if [ "$1" = 6.1-debug ]; then
+		cat "$("$FPR_TOP/scripts/debug-kernel.sh")/linux/include/config/kernel.release"
+		return
+	fi
 	suite=$(suite_of "$1")
 	if [ "$suite" = bookworm ]; then
 		dep=$(apt-cache depends linux-headers-amd64 2>/dev/null |
@@ -51,6 +57,10 @@ download() {
 
 cmd_image() {
 	local series=$1 krel dir deb m v
+	if [ "$series" = 6.1-debug ]; then
+		"$FPR_TOP/scripts/debug-kernel.sh"
+		return
+	fi
 	krel=$(krel_of "$series")
 	dir=$FPR_CACHE/kernels/$krel
 	if [ ! -f "$dir/.ready" ]; then
@@ -88,6 +98,9 @@ cmd_headers() {
 	local series=$1 krel dir deb
 	krel=$(krel_of "$series")
 	case $series in
+	6.1-debug)
+		echo "$("$FPR_TOP/scripts/debug-kernel.sh")/linux"
+		;;
 	6.1)
 		fpr_need make gcc libelf-dev dwarves linux-headers-amd64
 		[ -e "/lib/modules/$krel/build/Makefile" ] ||

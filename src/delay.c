@@ -2,19 +2,29 @@
 /*
  * delay_ms: when the page reporting core has work, it queues its pass
  * PAGE_REPORTING_DELAY (2 s) ahead, both after the first free and between
- * passes, and offers no way to change that. When delay_ms differs, a light
- * periodic check moves the core's pending pass so that it runs delay_ms
- * after it was queued. With the default delay nothing runs here.
+ * passes, and offers no way to change that. When the delay in force
+ * (delay_ms, times the back-off multiplier of backoff.c) differs, a light
+ * periodic check moves the core's pending pass so that it runs that long
+ * after it was queued. With the default delay and no back-off nothing runs
+ * here.
  */
 #include <linux/jiffies.h>
 #include <linux/timer.h>
 
 #include "fpr.h"
 
-static unsigned long fpr_delay_period(void)
+/* delay_ms, backed off while reported blocks come back quickly */
+unsigned int fpr_delay_effective(struct fpr_dev *fpr)
+{
+	return min(fpr_param_delay_ms() << fpr_backoff_step(fpr),
+		   FPR_DELAY_MAX_MS);
+}
+
+static unsigned long fpr_delay_period(struct fpr_dev *fpr)
 {
 	/* Well inside the core's 2 s, so a late check still finds the timer */
-	return msecs_to_jiffies(min(fpr_param_delay_ms(), FPR_CORE_DELAY_MS / 4));
+	return msecs_to_jiffies(min(fpr_delay_effective(fpr),
+				    FPR_CORE_DELAY_MS / 4));
 }
 
 /* Give the core's pending pass the expiry delay_ms asks for */
@@ -30,8 +40,8 @@ static void fpr_delay_move(struct fpr_dev *fpr)
 	if (expires != fpr->delay_expires)
 		fpr->delay_queued = expires -
 				    msecs_to_jiffies(FPR_CORE_DELAY_MS);
-	/* Also after a runtime change of delay_ms */
-	target = fpr->delay_queued + msecs_to_jiffies(fpr_param_delay_ms());
+	/* Also after a runtime change of delay_ms or of the back-off */
+	target = fpr->delay_queued + msecs_to_jiffies(fpr_delay_effective(fpr));
 	if (target == expires)
 		return;
 	mod_delayed_work(system_freezable_wq, pass,
@@ -44,33 +54,50 @@ static void fpr_delay_fn(struct work_struct *work)
 	struct fpr_dev *fpr = container_of(to_delayed_work(work),
 					   struct fpr_dev, delay_work);
 
+	/* Back at the core's delay, a pass we moved went back too: done */
 	fpr_delay_move(fpr);
-	queue_delayed_work(system_freezable_wq, &fpr->delay_work,
-			   fpr_delay_period());
+	if (fpr_delay_effective(fpr) != FPR_CORE_DELAY_MS)
+		queue_delayed_work(system_freezable_wq, &fpr->delay_work,
+				   fpr_delay_period(fpr));
 }
 
 void fpr_delay_init(struct fpr_dev *fpr)
 {
 	INIT_DELAYED_WORK(&fpr->delay_work, fpr_delay_fn);
+	spin_lock_init(&fpr->delay_lock);
 }
 
-/* delay_ms changed, or reporting (re)started: run the check if needed. */
+/* The delay in force changed: check the core's pending pass now. */
+void fpr_delay_kick(struct fpr_dev *fpr)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&fpr->delay_lock, flags);
+	if (fpr->delay_live)
+		mod_delayed_work(system_freezable_wq, &fpr->delay_work, 0);
+	spin_unlock_irqrestore(&fpr->delay_lock, flags);
+}
+
+/* delay_ms changed, or reporting (re)started */
 void fpr_delay_update(struct fpr_dev *fpr)
 {
 	lockdep_assert_held(&fpr_lock);
-	if (!fpr->registered || fpr_param_delay_ms() == FPR_CORE_DELAY_MS) {
-		cancel_delayed_work_sync(&fpr->delay_work);
-		/* Back to the core's delay: a pass we moved goes back too */
-		if (fpr->registered)
-			fpr_delay_move(fpr);
-		fpr->delay_expires = 0;
+	if (!fpr->registered) {
+		fpr_delay_stop(fpr);
 		return;
 	}
-	mod_delayed_work(system_freezable_wq, &fpr->delay_work, 0);
+	spin_lock_irq(&fpr->delay_lock);
+	fpr->delay_live = true;
+	spin_unlock_irq(&fpr->delay_lock);
+	fpr_delay_kick(fpr);
 }
 
 void fpr_delay_stop(struct fpr_dev *fpr)
 {
+	/* After this, report() (backoff.c) cannot queue the check again */
+	spin_lock_irq(&fpr->delay_lock);
+	fpr->delay_live = false;
+	spin_unlock_irq(&fpr->delay_lock);
 	cancel_delayed_work_sync(&fpr->delay_work);
 	fpr->delay_expires = 0;
 }

@@ -19,6 +19,8 @@
 
 /* The core waits this long before a pass (PAGE_REPORTING_DELAY, all kernels) */
 #define FPR_CORE_DELAY_MS	2000U
+/* Longest delay_ms, also the cap of the backed-off delay */
+#define FPR_DELAY_MAX_MS	600000U
 /* Period of the "device has not acknowledged" warning */
 #define FPR_ACK_WARN_SECS	10U
 
@@ -27,6 +29,7 @@ struct fpr_stats {
 	atomic64_t pages;		/* base pages in them */
 	atomic64_t errors;		/* reports that failed */
 	atomic64_t ack_timeouts;	/* FPR_ACK_WARN_SECS waits without ack */
+	atomic64_t reused;		/* reported blocks reallocated (backoff.c) */
 	atomic64_t blocks[FPR_NR_ORDERS];	/* reported blocks per order */
 	atomic64_t last_report_ms;	/* CLOCK_BOOTTIME of the last ack */
 };
@@ -74,6 +77,19 @@ struct fpr_balloon {
 	struct fpr_balloon_stats counters;
 };
 
+/* backoff.c: reuse of reported blocks, and the delay multiplier */
+struct fpr_backoff {
+	unsigned long *map;		/* first chunk of each reported block */
+	unsigned long nbits;
+	unsigned int chunk_order;	/* 2^chunk_order pages per bit */
+	unsigned long tracked;		/* bits set in map */
+	unsigned long reported;		/* tracked blocks reported in window */
+	unsigned long reported_pages;	/* all pages reported in window */
+	unsigned long window_start;	/* jiffies */
+	unsigned long last_report;	/* jiffies */
+	unsigned int level;		/* delay_ms << level, see backoff_max */
+};
+
 struct fpr_dev {
 	struct virtio_device *vdev;
 	struct virtqueue *reporting_vq;
@@ -89,9 +105,12 @@ struct fpr_dev {
 
 	/* delay_ms != core delay: move the core's pending pass (delay.c) */
 	struct delayed_work delay_work;
+	spinlock_t delay_lock;		/* delay_live vs. queueing delay_work */
+	bool delay_live;		/* delay_work may be queued */
 	unsigned long delay_expires;	/* expiry we last gave the pass */
 	unsigned long delay_queued;	/* when the core queued that pass */
 
+	struct fpr_backoff backoff;
 	struct fpr_stats stats;
 	struct fpr_balloon balloon;
 };
@@ -101,6 +120,7 @@ extern struct mutex fpr_lock;
 extern struct fpr_dev *fpr_active;	/* under fpr_lock */
 unsigned int fpr_param_order(void);
 unsigned int fpr_param_delay_ms(void);
+unsigned int fpr_param_backoff_max(void);
 
 /* report.c: page reporting core registration and report() */
 int fpr_report_start(struct fpr_dev *fpr);
@@ -112,6 +132,16 @@ void fpr_report_kick(struct fpr_dev *fpr);
 void fpr_delay_init(struct fpr_dev *fpr);
 void fpr_delay_update(struct fpr_dev *fpr);
 void fpr_delay_stop(struct fpr_dev *fpr);
+void fpr_delay_kick(struct fpr_dev *fpr);
+unsigned int fpr_delay_effective(struct fpr_dev *fpr);
+
+/* backoff.c: longer delays while reported blocks are reused quickly */
+void fpr_backoff_init(struct fpr_dev *fpr);
+void fpr_backoff_free(struct fpr_dev *fpr);
+void fpr_backoff_reset(struct fpr_dev *fpr);
+unsigned int fpr_backoff_step(struct fpr_dev *fpr);
+void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
+			 unsigned int nents);
 
 /* balloon.c: the device's num_pages target, deflate-on-OOM, migration */
 void fpr_balloon_init(struct fpr_dev *fpr);

@@ -192,6 +192,7 @@ static int fpr_probe(struct virtio_device *vdev)
 	spin_lock_init(&fpr->vq_lock);
 	init_waitqueue_head(&fpr->acked);
 	fpr_delay_init(fpr);
+	fpr_backoff_init(fpr);
 	fpr_balloon_init(fpr);
 
 	err = fpr_start_device(fpr);
@@ -238,6 +239,7 @@ err_reset:
 	vdev->config->del_vqs(vdev);
 err_free:
 	vdev->priv = NULL;
+	fpr_backoff_free(fpr);
 	kfree(fpr);
 	return err;
 }
@@ -254,6 +256,7 @@ static void fpr_remove(struct virtio_device *vdev)
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 	vdev->config->del_vqs(vdev);
 	vdev->priv = NULL;
+	fpr_backoff_free(fpr);
 	kfree(fpr);
 }
 

@@ -19,7 +19,8 @@
 #define FPR_ORDER_MIN	1U
 #endif
 #define FPR_DELAY_MIN_MS	10U
-#define FPR_DELAY_MAX_MS	600000U
+/* 2^6 = 64 times delay_ms at most */
+#define FPR_BACKOFF_MAX		6U
 
 /* Serialises parameter changes with probe and remove; guards fpr_active */
 DEFINE_MUTEX(fpr_lock);
@@ -27,6 +28,7 @@ struct fpr_dev *fpr_active;
 
 static unsigned int fpr_order = pageblock_order;
 static unsigned int fpr_delay_ms = FPR_CORE_DELAY_MS;
+static unsigned int fpr_backoff_max = 3;
 
 unsigned int fpr_param_order(void)
 {
@@ -36,6 +38,11 @@ unsigned int fpr_param_order(void)
 unsigned int fpr_param_delay_ms(void)
 {
 	return READ_ONCE(fpr_delay_ms);
+}
+
+unsigned int fpr_param_backoff_max(void)
+{
+	return READ_ONCE(fpr_backoff_max);
 }
 
 static int fpr_parse(const char *name, const char *val, unsigned int min,
@@ -85,6 +92,22 @@ static int fpr_delay_set(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
+static int fpr_backoff_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int max;
+	int err;
+
+	err = fpr_parse("backoff_max", val, 0, FPR_BACKOFF_MAX, &max);
+	if (err)
+		return err;
+	mutex_lock(&fpr_lock);
+	WRITE_ONCE(fpr_backoff_max, max);
+	if (fpr_active)
+		fpr_delay_update(fpr_active);
+	mutex_unlock(&fpr_lock);
+	return 0;
+}
+
 static const struct kernel_param_ops fpr_order_ops = {
 	.set = fpr_order_set,
 	.get = param_get_uint,
@@ -95,6 +118,11 @@ static const struct kernel_param_ops fpr_delay_ops = {
 	.get = param_get_uint,
 };
 
+static const struct kernel_param_ops fpr_backoff_ops = {
+	.set = fpr_backoff_set,
+	.get = param_get_uint,
+};
+
 module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
 MODULE_PARM_DESC(order,
 		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels before 6.2; default pageblock_order = 9, 2 MiB)");
@@ -102,3 +130,7 @@ MODULE_PARM_DESC(order,
 module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
 MODULE_PARM_DESC(delay_ms,
 		 "Delay from a free to a reporting pass, and between passes, in ms (uint, 10 to 600000; default 2000, the core's own delay)");
+
+module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_backoff_max, 0644);
+MODULE_PARM_DESC(backoff_max,
+		 "While most reported memory is reused and freed again within two delays, double the delay, up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 3)");

@@ -34,6 +34,7 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 		atomic64_add(sg->length >> PAGE_SHIFT, &st->pages);
 	}
 	atomic64_inc(&st->reports);
+	fpr_backoff_account(fpr, sgl, nents);
 	atomic64_set(&st->last_report_ms, ktime_get_boottime_ns() / NSEC_PER_MSEC);
 }
 
@@ -148,6 +149,7 @@ int fpr_report_start(struct fpr_dev *fpr)
 	fpr_pr_set_capacity(&fpr->pr, min_t(unsigned int, size,
 					    PAGE_REPORTING_CAPACITY));
 	fpr->pr.report = fpr_report;
+	fpr_backoff_reset(fpr);
 	return fpr_register(fpr, fpr_param_order());
 }
 

@@ -1,10 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # All tests: static checks (scripts/lint.sh), the QEMU suite on every
-# target kernel (tests/qemu/suite.py) and the DKMS/Debian packaging test
+# target kernel (tests/qemu/suite.py), the debug-kernel scenarios on our
+# KASAN/lockdep/kmemleak build of 6.1 (scripts/debug-kernel.sh; built once
+# and cached, about 20 min) and the DKMS/Debian packaging test
 # (tests/dkms/test-dkms.sh). Installs what it needs. Ends with
-# "N passed, N failed" summed over all three.
+# "N passed, N failed" summed over all of them.
 #   tests/run-all.sh [--series 6.1,6.12,7.2] [--only main,cycles,...]
+# With arguments, only the QEMU suite's selection changes. The whole suite
+# on the debug kernel (timing checks fail there by design, see README):
+#   tests/qemu/suite.py --series 6.1-debug
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -14,6 +19,9 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 "$FPR_TOP/scripts/lint.sh" 2>&1 | tee "$logs/lint"
 "$FPR_TOP/tests/qemu/suite.py" "$@" 2>&1 | tee "$logs/suite"
+"$FPR_TOP/tests/qemu/suite.py" --series 6.1-debug \
+	--only "${FPR_DEBUG_ONLY:-exercise,bad_load,backoff}" 2>&1 |
+	tee "$logs/suite-debug"
 "$FPR_TOP/tests/dkms/test-dkms.sh" 2>&1 | tee "$logs/dkms"
 
 passed=0

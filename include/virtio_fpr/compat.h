@@ -21,6 +21,13 @@
 #endif
 #define FPR_NR_ORDERS	(FPR_MAX_ORDER + 1)
 
+/* 6.18 wrapped page->flags in memdesc_flags_t */
+#ifdef FPR_HAVE_MEMDESC_FLAGS
+#define fpr_page_flags(page)	(&(page)->flags.f)
+#else
+#define fpr_page_flags(page)	(&(page)->flags)
+#endif
+
 /* 6.2 exported the core's page_reporting_order (probe: Module.symvers) */
 #ifdef FPR_HAVE_PR_ORDER_EXPORT
 extern unsigned int page_reporting_order;

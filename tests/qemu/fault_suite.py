@@ -21,6 +21,9 @@ DELAY_VALUES = (("9", False), ("10", True), ("2000", True), ("600000", True),
                 ("600001", False), ("0", False), ("-10", False),
                 ("0x3e8", True), ("4294967295", False), ("1e3", False),
                 ("", False), ("100ms", False))
+BACKOFF_VALUES = (("0", True), ("3", True), ("6", True), ("7", False),
+                  ("-1", False), ("0x2", True), ("4294967296", False),
+                  ("two", False), ("", False))
 
 # QEMU virtio-balloon properties and the feature bit each one offers
 DEVICE_PROPS = (("free-page-reporting", 5), ("page-poison", 4),
@@ -53,7 +56,7 @@ class FaultScenarios:
     def integrity(self, seconds=90):
         with self.guest("integrity", append="init_on_free=1",
                         balloon_props="page-poison=on") as g:
-            order = 1 if self.s == "6.1" else 0     # lowest allowed
+            order = 1 if self.k.base == "6.1" else 0     # lowest allowed
             g.run("modprobe virtio_fpr order=%d delay_ms=10" % order)
             start(g, "verify", "fprmem verify 256 100000")
             start(g, "churn1", "fprmem churn 48 zero")
@@ -164,10 +167,11 @@ class FaultScenarios:
 
     # every parameter over its type's range, at load and at runtime
     def params_fuzz(self):
-        lo = 1 if self.s == "6.1" else 0
+        lo = 1 if self.k.base == "6.1" else 0
         cases = [("order", v, ok) for v, ok in ORDER_VALUES] + \
             [("order", "0", lo == 0)] + \
-            [("delay_ms", v, ok) for v, ok in DELAY_VALUES]
+            [("delay_ms", v, ok) for v, ok in DELAY_VALUES] + \
+            [("backoff_max", v, ok) for v, ok in BACKOFF_VALUES]
         with self.guest("fuzz") as g:
             wrong = []
             for name, val, valid in cases:
@@ -180,7 +184,8 @@ class FaultScenarios:
                 g.run("rmmod virtio_fpr 2>/dev/null; true")
             g.run("modprobe virtio_fpr")
             for name, val, valid in cases:
-                base = "9" if name == "order" else "2000"
+                base = {"order": "9", "delay_ms": "2000",
+                        "backoff_max": "3"}[name]
                 path = "%s/%s" % (PARAMS, name)
                 g.run("echo %s > %s" % (base, path))
                 rc, _ = g.run("echo '%s' > %s" % (val, path), check=False)

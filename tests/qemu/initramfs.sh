@@ -52,7 +52,9 @@ for m in "$ko"/*.ko*; do
 done
 # Test helpers come from our own build when the modules come from elsewhere
 if [ -n "${FPR_KO_DIR:-}" ] && [ -d "$FPR_TOP/build/ko/$krel" ]; then
-	cp "$FPR_TOP/build/ko/$krel"/fpr_holder.ko "$mods/extra/" 2>/dev/null || true
+	for m in fpr_holder fpr_leak; do
+		cp "$FPR_TOP/build/ko/$krel/$m.ko" "$mods/extra/" 2>/dev/null || true
+	done
 fi
 depmod -b "$root" "$krel"
 

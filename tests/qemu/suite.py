@@ -15,7 +15,9 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guest import Guest, GuestError, Kernel  # noqa: E402
 import reclaim  # noqa: E402
+from backoff_suite import BackoffScenarios  # noqa: E402
 from balloon_suite import BalloonScenarios  # noqa: E402
+from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
                     counters, dmesg_has, feature)
@@ -43,7 +45,8 @@ def no_problems(t, g, name):
             "; ".join(bad[:3]) if bad else "no WARN/BUG/oops")
 
 
-class Scenarios(BalloonScenarios, FaultScenarios):
+class Scenarios(BalloonScenarios, FaultScenarios, BackoffScenarios,
+                DebugScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -120,7 +123,7 @@ class Scenarios(BalloonScenarios, FaultScenarios):
                        % (core, d9, d10))
             self.order_frag(g)
             self.bad_runtime(g)
-            if self.s != "6.1":     # 6.1 does not export the core's order
+            if self.k.base != "6.1":     # 6.1 does not export the core's order
                 g.run("rmmod virtio_fpr")
                 after = g.read(CORE_ORDER)
                 self.check("core-order-restored", after == core_before,
@@ -131,7 +134,7 @@ class Scenarios(BalloonScenarios, FaultScenarios):
     def order_frag(self, g):
         """Free memory only in small holes: order 9 cannot report them,
         a small order can."""
-        low = "1" if self.s == "6.1" else "0"
+        low = "1" if self.k.base == "6.1" else "0"
         holes = 256 << 20
         g.run("echo 9 > %s/order" % PARAMS)
         reclaim.settle(g)
@@ -308,7 +311,7 @@ class Scenarios(BalloonScenarios, FaultScenarios):
 
     ALL = ("main", "control", "bad_load", "no_feature", "poison", "cycles",
            "suspend", "balloon", "oom", "integrity", "hang",
-           "feature_matrix", "params_fuzz")
+           "feature_matrix", "params_fuzz", "backoff", "exercise")
 
 
 def main():
@@ -325,11 +328,14 @@ def main():
             continue
         sc = Scenarios(k, t)
         for name in args.only.split(","):
+            t0 = time.monotonic()
             try:
                 getattr(sc, name)()
             except (GuestError, OSError, KeyError, ValueError) as e:
                 t.check("%s/%s" % (series, name), False,
                         "%s\n%s" % (e, traceback.format_exc(limit=3)))
+            print("# %s/%s took %.0f s" % (series, name,
+                                          time.monotonic() - t0), flush=True)
     print("%d passed, %d failed" % (t.passed, t.failed))
     return 1 if t.failed else 0
 

@@ -1,0 +1,118 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build (once, cached) a debug guest kernel from Debian's linux-source-6.1:
+# KASAN, lockdep, kmemleak, debugobjects, debug_pagealloc and UBSAN, plus
+# the virtio, balloon and page-reporting options the QEMU suite needs.
+#   debug-kernel.sh            build if needed; print the build folder
+# The folder holds the source tree linux/ (KDIR for out-of-tree modules),
+# and, as scripts/kernel.sh's image folders do, links vmlinuz and modules/.
+# scripts/kernel.sh serves it as kernel series "6.1-debug".
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+fpr_need linux-source-6.1 make gcc bc bison flex libssl-dev libelf-dev \
+	cpio kmod xz-utils
+tarball=$(ls /usr/src/linux-source-6.1.tar.xz)
+ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+dir=$FPR_CACHE/debug-kernel/$ver
+tree=$dir/linux
+
+# Options on top of x86_64_defconfig + kvm_guest.config. One per line;
+# "y"/"m"/"n" or a value.
+options() {
+	cat <<'EOF'
+MODULES y
+MODULE_UNLOAD y
+LOCALVERSION "-fpr-debug"
+LOCALVERSION_AUTO n
+VIRTIO_PCI m
+VIRTIO_BALLOON m
+VIRTIO_MEM n
+PAGE_REPORTING y
+BALLOON_COMPACTION y
+COMPACTION y
+MIGRATION y
+PAGE_POISONING y
+SUSPEND y
+PM_SLEEP y
+DEBUG_FS y
+DEBUG_INFO_NONE y
+KASAN y
+KASAN_GENERIC y
+KASAN_OUTLINE y
+KASAN_VMALLOC y
+PROVE_LOCKING y
+DEBUG_ATOMIC_SLEEP y
+DEBUG_KMEMLEAK y
+DEBUG_KMEMLEAK_MEM_POOL_SIZE 16000
+DEBUG_KMEMLEAK_AUTO_SCAN n
+DEBUG_OBJECTS y
+DEBUG_OBJECTS_FREE y
+DEBUG_OBJECTS_TIMERS y
+DEBUG_OBJECTS_WORK y
+DEBUG_OBJECTS_RCU_HEAD y
+DEBUG_OBJECTS_PERCPU_COUNTER y
+DEBUG_OBJECTS_ENABLE_DEFAULT 1
+DEBUG_PAGEALLOC y
+DEBUG_PAGEALLOC_ENABLE_DEFAULT y
+UBSAN y
+UBSAN_BOUNDS y
+UBSAN_SHIFT y
+UBSAN_BOOL y
+UBSAN_ENUM y
+UBSAN_SANITIZE_ALL y
+DEBUG_LIST y
+DRM n
+SOUND n
+WLAN n
+WIRELESS n
+USB_SUPPORT n
+HID n
+ETHERNET n
+NETFILTER n
+IPV6 n
+NFS_FS n
+EXT4_FS n
+AGP n
+EOF
+}
+
+build() {
+	log "building the debug kernel from linux-source-6.1 $ver (once; cached)"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	tar -xaf "$tarball" -C "$dir"
+	mv "$dir"/linux-source-6.1 "$tree"
+	make -C "$tree" -s x86_64_defconfig kvm_guest.config
+	local name val
+	while read -r name val; do
+		case $val in
+		y) "$tree/scripts/config" --file "$tree/.config" -e "$name" ;;
+		m) "$tree/scripts/config" --file "$tree/.config" -m "$name" ;;
+		n) "$tree/scripts/config" --file "$tree/.config" -d "$name" ;;
+		\"*) "$tree/scripts/config" --file "$tree/.config" \
+			--set-str "$name" "$(eval echo "$val")" ;;
+		*) "$tree/scripts/config" --file "$tree/.config" \
+			--set-val "$name" "$val" ;;
+		esac
+	done < <(options)
+	make -C "$tree" -s olddefconfig
+	# Every option must have survived olddefconfig's dependency checks
+	while read -r name val; do
+		case $val in
+		n) grep -q "^CONFIG_$name=" "$tree/.config" &&
+			die "CONFIG_$name still set" ;;
+		*) grep -q "^CONFIG_$name=" "$tree/.config" ||
+			die "CONFIG_$name did not stick (a dependency is missing)" ;;
+		esac
+	done < <(options)
+	make -C "$tree" -s -j"$(nproc)" bzImage modules
+	make -C "$tree" -s INSTALL_MOD_PATH="$dir/root" modules_install
+	touch "$dir/.ready"
+}
+
+[ -f "$dir/.ready" ] || build >&2
+krel=$(cat "$tree/include/config/kernel.release")
+ln -sfn linux/arch/x86/boot/bzImage "$dir/vmlinuz"
+ln -sfn "root/lib/modules/$krel" "$dir/modules"
+echo "$dir"
