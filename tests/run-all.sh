@@ -20,7 +20,7 @@ trap 'rm -rf "$logs"' EXIT
 "$FPR_TOP/scripts/lint.sh" 2>&1 | tee "$logs/lint"
 "$FPR_TOP/tests/qemu/suite.py" "$@" 2>&1 | tee "$logs/suite"
 "$FPR_TOP/tests/qemu/suite.py" --series 6.1-debug \
-	--only "${FPR_DEBUG_ONLY:-exercise,bad_load,backoff}" 2>&1 |
+	--only "${FPR_DEBUG_ONLY:-exercise,bad_load}" 2>&1 |
 	tee "$logs/suite-debug"
 "$FPR_TOP/tests/dkms/test-dkms.sh" 2>&1 | tee "$logs/dkms"
 
