@@ -5,9 +5,9 @@
  * in what it just discarded. At the end of each window (twice the delay in
  * force, at least 1 s), we count the blocks reported earlier that have
  * since been reallocated. Churn reallocates about as much as it lets us
- * report: if that count is from half to twice what the window reported,
- * the delay doubles, up to 2^backoff_max times delay_ms. One large
- * allocation reallocates much more than is reported meanwhile: that
+ * report: if that count is from half to four times what the window
+ * reported, the delay doubles, up to 2^backoff_max times delay_ms. One
+ * large allocation reallocates far more than is reported meanwhile: that
  * changes nothing. Under a quarter, or nothing reported for two windows,
  * and the delay goes back to delay_ms. So does a window as soon as it has
  * reported FPR_BACKOFF_BURST: that is a large free, not churn, and is not
@@ -148,7 +148,7 @@ static void fpr_backoff_next(struct fpr_dev *fpr, bool idle)
 	    bo->reported_pages >= FPR_BACKOFF_BURST)
 		level = 0;
 	else if (bo->reported >= FPR_BACKOFF_MIN_BLOCKS &&
-		 reused * 2 >= bo->reported && reused <= bo->reported * 2 &&
+		 reused * 2 >= bo->reported && reused <= bo->reported * 4 &&
 		 level < fpr_param_backoff_max())
 		level++;
 	bo->window_start = jiffies;

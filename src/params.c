@@ -75,37 +75,35 @@ static int fpr_order_set(const char *val, const struct kernel_param *kp)
 	return err;
 }
 
-static int fpr_delay_set(const char *val, const struct kernel_param *kp)
+/* delay_ms and backoff_max: both change the delay in force (delay.c) */
+static int fpr_delay_param_set(const char *name, const char *val,
+			       unsigned int min, unsigned int max,
+			       unsigned int *param)
 {
-	unsigned int delay;
+	unsigned int v;
 	int err;
 
-	err = fpr_parse("delay_ms", val, FPR_DELAY_MIN_MS, FPR_DELAY_MAX_MS,
-			&delay);
+	err = fpr_parse(name, val, min, max, &v);
 	if (err)
 		return err;
 	mutex_lock(&fpr_lock);
-	WRITE_ONCE(fpr_delay_ms, delay);
+	WRITE_ONCE(*param, v);
 	if (fpr_active)
 		fpr_delay_update(fpr_active);
 	mutex_unlock(&fpr_lock);
 	return 0;
 }
 
+static int fpr_delay_set(const char *val, const struct kernel_param *kp)
+{
+	return fpr_delay_param_set("delay_ms", val, FPR_DELAY_MIN_MS,
+				   FPR_DELAY_MAX_MS, &fpr_delay_ms);
+}
+
 static int fpr_backoff_set(const char *val, const struct kernel_param *kp)
 {
-	unsigned int max;
-	int err;
-
-	err = fpr_parse("backoff_max", val, 0, FPR_BACKOFF_MAX, &max);
-	if (err)
-		return err;
-	mutex_lock(&fpr_lock);
-	WRITE_ONCE(fpr_backoff_max, max);
-	if (fpr_active)
-		fpr_delay_update(fpr_active);
-	mutex_unlock(&fpr_lock);
-	return 0;
+	return fpr_delay_param_set("backoff_max", val, 0, FPR_BACKOFF_MAX,
+				   &fpr_backoff_max);
 }
 
 static const struct kernel_param_ops fpr_order_ops = {

@@ -34,7 +34,6 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 		atomic64_add(sg->length >> PAGE_SHIFT, &st->pages);
 	}
 	atomic64_inc(&st->reports);
-	fpr_backoff_account(fpr, sgl, nents);
 	atomic64_set(&st->last_report_ms, ktime_get_boottime_ns() / NSEC_PER_MSEC);
 }
 
@@ -83,6 +82,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 		dev_info(&fpr->vdev->dev, "device acknowledged the report after %u+ s\n",
 			 waited);
 	fpr_count(fpr, sgl, nents);
+	fpr_backoff_account(fpr, sgl, nents);
 	return 0;
 }
 
