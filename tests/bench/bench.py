@@ -88,11 +88,9 @@ def churn_once(g, seconds):
 def churn(k, name, cmd, pairs=4, seconds=12):
     """Churn throughput with the driver loaded relative to unloaded, in one
     guest, phases in ABBA order: (mean change, stdev of the pairs, MiB/s
-    loaded, reports during the loaded phases, host page faults per loaded
-    phase minus per unloaded phase)."""
+    loaded, reports during the loaded phases)."""
     module = cmd.split()[1]
     ratios, loaded, irqs = [], [], 0
-    faults = {"on": 0, "off": 0}
     with Guest(k, name="bench-churn-" + name) as g:
         for i in range(pairs):
             speed = {}
@@ -104,16 +102,13 @@ def churn(k, name, cmd, pairs=4, seconds=12):
                 else:
                     g.run("rmmod %s 2>/dev/null; true" % module)
                     reclaim.settle(g)
-                f0 = g.host_faults()
                 speed[state] = churn_once(g, seconds)
-                faults[state] += g.host_faults() - f0
                 if state == "on":
                     irqs += reporting_irqs(g) - irq0
             ratios.append(speed["on"] / speed["off"] - 1)
             loaded.append(speed["on"])
     return (statistics.mean(ratios), statistics.stdev(ratios),
-            statistics.mean(loaded), irqs,
-            (faults["on"] - faults["off"]) // pairs)
+            statistics.mean(loaded), irqs)
 
 
 def quiesce(g, still=4.0, limit=90.0):
@@ -188,9 +183,9 @@ def main():
             full = cmd % args.tuned_order if "%d" in cmd else cmd
             ch = churn(k, name, full)
             print("%s: churn loaded vs unloaded %+.1f%% ± %.1f (%.0f MiB/s), "
-                  "%d interrupts, %d extra host faults per phase" %
+                  "%d interrupts" %
                   (label % args.tuned_order if "%d" in label else label,
-                   100 * ch[0], 100 * ch[1], ch[2], ch[3], ch[4]),
+                   100 * ch[0], 100 * ch[1], ch[2], ch[3]),
                   flush=True)
         return 0
     results, labels = {}, {}
@@ -204,26 +199,24 @@ def main():
     print("| configuration | 1 GiB free: returned | t50 (s) | t90 (s) | "
           "guest CPU for reporting (s) | device interrupts | "
           "fragmented: MiB of 256 returned | churn, loaded vs unloaded | "
-          "interrupts during churn | extra host faults per churn phase |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "interrupts during churn |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in results:
         res = results[name]
         r = res["reclaim"]
         ch = res["churn"]
-        print("| %s | %.0f%% | %s | %s | %.1f | %d | %.0f | %s | %s | %s |" %
+        print("| %s | %.0f%% | %s | %s | %.1f | %d | %.0f | %s | %s |" %
               (labels[name], 100 * r.fraction, fmt_t(r.time_to(0.5)),
                fmt_t(r.time_to(0.9)), res["busy"] - none_busy, res["irqs"],
                res["frag"],
                "%+.1f%% ± %.1f (%.0f MiB/s)" % (100 * ch[0], 100 * ch[1],
                                                 ch[2]) if ch else "-",
-               "%d" % ch[3] if ch else "-", "%d" % ch[4] if ch else "-"))
+               "%d" % ch[3] if ch else "-"))
     print("\nGuest CPU for reporting: guest busy time in the 20 s after the "
           "free, minus that of the run without a driver. Churn: 64 MiB "
           "allocated, touched and freed in a loop, 4 pairs of 12 s phases "
           "with the driver loaded and unloaded in the same guest; mean "
-          "change ± standard deviation of the pairs. Extra host faults: "
-          "page faults of the QEMU process in a loaded phase minus an "
-          "unloaded one (memory reported, then faulted in again).")
+          "change ± standard deviation of the pairs.")
 
     it, fd, ft = (results[n] for n in ("in-tree", "fpr", "fpr-tuned"))
     t90 = {n: results[n]["reclaim"].time_to(0.9) or 99.0 for n in results}

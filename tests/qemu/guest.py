@@ -149,13 +149,6 @@ class Guest:
                     return int(line.split()[1]) * 1024
         raise GuestError("no VmRSS")
 
-    def host_faults(self):
-        """Page faults the QEMU process took on the host (minor + major):
-        guest memory the host had discarded and had to map again."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[7]) + int(fields[9])
-
     def console_text(self):
         with open(self.console, errors="replace") as f:
             return f.read()
