@@ -88,9 +88,7 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 /* The window length at back-off step STEP */
 static unsigned long fpr_backoff_window(unsigned int step)
 {
-	unsigned int ms = min(fpr_param_delay_ms() << step, FPR_DELAY_MAX_MS);
-
-	return max(2 * msecs_to_jiffies(ms), (unsigned long)HZ);
+	return max(2 * msecs_to_jiffies(fpr_delay_at(step)), (unsigned long)HZ);
 }
 
 /* The back-off step in force: delay_ms is multiplied by 2^step */

@@ -13,11 +13,16 @@
 
 #include "fpr.h"
 
+/* delay_ms at back-off step STEP */
+unsigned int fpr_delay_at(unsigned int step)
+{
+	return min(fpr_param_delay_ms() << step, FPR_DELAY_MAX_MS);
+}
+
 /* delay_ms, backed off while reported blocks come back quickly */
 unsigned int fpr_delay_effective(struct fpr_dev *fpr)
 {
-	return min(fpr_param_delay_ms() << fpr_backoff_step(fpr),
-		   FPR_DELAY_MAX_MS);
+	return fpr_delay_at(fpr_backoff_step(fpr));
 }
 
 static unsigned long fpr_delay_period(struct fpr_dev *fpr)
@@ -27,7 +32,7 @@ static unsigned long fpr_delay_period(struct fpr_dev *fpr)
 				    FPR_CORE_DELAY_MS / 4));
 }
 
-/* Give the core's pending pass the expiry delay_ms asks for */
+/* Give the core's pending pass the expiry the delay in force asks for */
 static void fpr_delay_move(struct fpr_dev *fpr)
 {
 	struct delayed_work *pass = &fpr->pr.work;

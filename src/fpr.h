@@ -133,6 +133,7 @@ void fpr_delay_init(struct fpr_dev *fpr);
 void fpr_delay_update(struct fpr_dev *fpr);
 void fpr_delay_stop(struct fpr_dev *fpr);
 void fpr_delay_kick(struct fpr_dev *fpr);
+unsigned int fpr_delay_at(unsigned int step);
 unsigned int fpr_delay_effective(struct fpr_dev *fpr);
 
 /* backoff.c: longer delays while reported blocks are reused quickly */

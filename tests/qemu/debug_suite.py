@@ -11,7 +11,7 @@ import time
 
 from balloon_suite import QOM
 from fault_suite import start, stop
-from fprsys import DRIVER, bound, counters
+from fprsys import DRIVER, bound, counters, freeze_restore
 
 
 class DebugScenarios:
@@ -39,8 +39,7 @@ class DebugScenarios:
                       (DRIVER, DRIVER))
                 g.run("rmmod virtio_fpr; sleep 0.2; %s; sleep 0.5" % load)
                 ok_cycles += bound(g)
-            rc_s, _ = g.run("echo devices > /sys/power/pm_test && "
-                            "echo freeze > /sys/power/state", check=False)
+            rc_s = freeze_restore(g)
             deflated = self.balloon_to(g, 2048, timeout=600)
             time.sleep(5)
             c = counters(g)

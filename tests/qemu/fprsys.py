@@ -23,6 +23,14 @@ def dmesg_has(g, text):
     return g.run("dmesg | grep -qF -- '%s'" % text, check=False)[0] == 0
 
 
+def freeze_restore(g):
+    """Run the drivers' freeze and restore callbacks (pm_test=devices, no
+    wake-up source needed); return the exit status."""
+    return g.run("echo devices > /sys/power/pm_test && "
+                 "echo freeze > /sys/power/state", check=False,
+                 timeout=120)[0]
+
+
 def counters(g, group="reporting"):
     """The driver's counters in SYSFS/GROUP ("reporting" or "balloon"), as
     a dict (blocks_per_order as a list)."""

@@ -94,6 +94,8 @@ class Guest:
         self.boot_seconds = None
         self.leaks = []
         self.leak_report = ""
+        self.commands = 0           # run() calls, so far
+        self.scanned_at = -1        # self.commands at the last leak scan
         t = time.monotonic()
         line = self._readline(120 * kernel.slow)
         if not line.startswith("@@READY"):
@@ -118,6 +120,7 @@ class Guest:
 
     def run(self, command, timeout=120, check=True):
         """Run a shell command in the guest; return (rc, output)."""
+        self.commands += 1
         self.proc.stdin.write(command.encode() + b"\n")
         self.proc.stdin.flush()
         out = []
@@ -166,8 +169,10 @@ class Guest:
 
     def kmemleak(self):
         """Debug kernels: ask kmemleak for a scan; keep the suspects'
-        headlines in self.leaks and print the whole report."""
-        if not self.kernel.debug or self.proc.poll() is not None:
+        headlines in self.leaks and print the whole report. Nothing ran
+        since the last scan: its result stands."""
+        if not self.kernel.debug or self.proc.poll() is not None or \
+                self.scanned_at == self.commands:
             return
         try:
             # Two scans: kmemleak reports an object only once its contents
@@ -178,6 +183,7 @@ class Guest:
         except GuestError as e:
             self.leaks = ["no kmemleak scan: %s" % e]
             return
+        self.scanned_at = self.commands
         self.leak_report = out
         self.leaks = [l.strip() for l in out.splitlines()
                       if l.startswith("unreferenced object")]

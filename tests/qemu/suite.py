@@ -20,7 +20,7 @@ from balloon_suite import BalloonScenarios  # noqa: E402
 from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
-                    counters, dmesg_has, feature)
+                    counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
 
 
@@ -295,10 +295,7 @@ class Scenarios(BalloonScenarios, FaultScenarios, BackoffScenarios,
             g.run("modprobe virtio_fpr delay_ms=200")
             # A partly inflated balloon is emptied on freeze, refilled after
             inflated = self.balloon_to(g, 1792)
-            rc, out = g.run("echo devices > /sys/power/pm_test && "
-                            "echo freeze > /sys/power/state", check=False,
-                            timeout=120)
-            resumed = rc == 0 and dmesg_has(g, "suspend debug")
+            resumed = freeze_restore(g) == 0 and dmesg_has(g, "suspend debug")
             refilled = inflated and self.balloon_to(g, 1792)
             r = reclaim.measure(g, seconds=15)
             self.check("suspend-resume",
