@@ -6,6 +6,7 @@
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
 #   make demo / make check   QEMU demo / every test (root, Debian)
+#   make check-debug         the whole QEMU suite on the debug kernel (~2 h)
 #   make bench               reclaim benchmark against virtio_balloon
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
@@ -17,7 +18,7 @@ DKMS_SRC := $(DESTDIR)/usr/src/virtio-fpr-$(VERSION)
 MODPROBE_D := $(DESTDIR)/usr/lib/modprobe.d
 
 .PHONY: all modules clean install uninstall dkms-install dkms-remove deb \
-	check demo lint bench
+	check check-debug demo lint bench
 
 all: modules
 
@@ -59,6 +60,9 @@ deb:
 
 check:
 	tests/run-all.sh
+
+check-debug:
+	tests/run-all.sh --debug
 
 demo:
 	tests/demo.sh

@@ -85,10 +85,22 @@ def churn_once(g, seconds):
     return float(m.group(1)) if m else 0.0
 
 
+# Two-sided 95% quantiles of Student's t for 1 to 20 degrees of freedom
+T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20,
+       2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.10, 2.09, 2.09)
+
+
+def ci95(values):
+    """Half-width of the 95% confidence interval of the mean of VALUES."""
+    n = len(values)                 # 2 to 21: main() checks --pairs
+    return T95[n - 2] * statistics.stdev(values) / n ** 0.5
+
+
 def churn(k, name, cmd, pairs=4, seconds=12):
     """Churn throughput with the driver loaded relative to unloaded, in one
     guest, phases in ABBA order: (mean change, stdev of the pairs, MiB/s
-    loaded, reports during the loaded phases)."""
+    loaded, reports during the loaded phases, 95% confidence half-width
+    of the mean change)."""
     module = cmd.split()[1]
     ratios, loaded, irqs = [], [], 0
     with Guest(k, name="bench-churn-" + name) as g:
@@ -108,7 +120,7 @@ def churn(k, name, cmd, pairs=4, seconds=12):
             ratios.append(speed["on"] / speed["off"] - 1)
             loaded.append(speed["on"])
     return (statistics.mean(ratios), statistics.stdev(ratios),
-            statistics.mean(loaded), irqs)
+            statistics.mean(loaded), irqs, ci95(ratios))
 
 
 def quiesce(g, still=4.0, limit=90.0):
@@ -123,7 +135,7 @@ def quiesce(g, still=4.0, limit=90.0):
             last, since = now, time.monotonic()
 
 
-def run_config(k, name, cmd, order):
+def run_config(k, name, cmd, order, pairs, seconds):
     """Each workload in a fresh guest: one workload's leftovers (memory
     the host already took back, or did not) must not bias the next."""
     res = {}
@@ -139,8 +151,8 @@ def run_config(k, name, cmd, order):
     r, busy, irqs = res["free_1g"]
     return {"reclaim": r, "busy": busy, "irqs": irqs,
             "frag": res["fragmented"],
-            "churn": churn(k, name, cmd % order if "%d" in cmd else cmd)
-            if cmd else None}
+            "churn": churn(k, name, cmd % order if "%d" in cmd else cmd,
+                           pairs, seconds) if cmd else None}
 
 
 def fmt_t(t):
@@ -176,23 +188,37 @@ def main():
     ap.add_argument("--tuned-order", type=int, default=3)
     ap.add_argument("--churn-only", action="store_true",
                     help="only the churn workload, one line per driver")
+    ap.add_argument("--pairs", type=int, default=4,
+                    help="churn: loaded/unloaded phase pairs (2 to 21)")
+    ap.add_argument("--seconds", type=int, default=12,
+                    help="churn: length of one phase")
+    ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS[1:]),
+                    help="churn-only: which drivers, comma-separated")
     args = ap.parse_args()
+    if not 2 <= args.pairs <= len(T95) + 1 or args.seconds < 2:
+        ap.error("--pairs takes 2 to %d, --seconds at least 2" %
+                 (len(T95) + 1))
     k = Kernel(args.series)
     if args.churn_only:
         for name, cmd, label in CONFIGS[1:]:
+            if name not in args.configs.split(","):
+                continue
             full = cmd % args.tuned_order if "%d" in cmd else cmd
-            ch = churn(k, name, full)
-            print("%s: churn loaded vs unloaded %+.1f%% ± %.1f (%.0f MiB/s), "
-                  "%d interrupts" %
+            ch = churn(k, name, full, args.pairs, args.seconds)
+            print("%s: churn loaded vs unloaded %+.1f%% ± %.1f, 95%% "
+                  "confidence %+.1f%% to %+.1f%% (%.0f MiB/s), %d "
+                  "interrupts; %d pairs of %d s" %
                   (label % args.tuned_order if "%d" in label else label,
-                   100 * ch[0], 100 * ch[1], ch[2], ch[3]),
-                  flush=True)
+                   100 * ch[0], 100 * ch[1], 100 * (ch[0] - ch[4]),
+                   100 * (ch[0] + ch[4]), ch[2], ch[3], args.pairs,
+                   args.seconds), flush=True)
         return 0
     results, labels = {}, {}
     for name, cmd, label in CONFIGS:
         print("running %s ..." % name, flush=True)
         labels[name] = label % args.tuned_order if "%d" in label else label
-        results[name] = run_config(k, name, cmd, args.tuned_order)
+        results[name] = run_config(k, name, cmd, args.tuned_order,
+                                   args.pairs, args.seconds)
 
     none_busy = results["none"]["busy"]
     print("\n## Reclaim benchmark, %s, 2 GiB guest, QEMU TCG\n" % k.krel)
@@ -214,9 +240,10 @@ def main():
                "%d" % ch[3] if ch else "-"))
     print("\nGuest CPU for reporting: guest busy time in the 20 s after the "
           "free, minus that of the run without a driver. Churn: 64 MiB "
-          "allocated, touched and freed in a loop, 4 pairs of 12 s phases "
+          "allocated, touched and freed in a loop, %d pairs of %d s phases "
           "with the driver loaded and unloaded in the same guest; mean "
-          "change ± standard deviation of the pairs.")
+          "change ± standard deviation of the pairs." %
+          (args.pairs, args.seconds))
 
     it, fd, ft = (results[n] for n in ("in-tree", "fpr", "fpr-tuned"))
     t90 = {n: results[n]["reclaim"].time_to(0.9) or 99.0 for n in results}
@@ -231,8 +258,10 @@ def main():
           (ft["frag"], it["frag"]))
     for n in ("in-tree", "fpr", "fpr-no-backoff", "fpr-tuned"):
         ch = results[n]["churn"]
-        print("- churn, %s loaded vs unloaded: %+.1f%% ± %.1f "
-              "(target within 2%%)" % (labels[n], 100 * ch[0], 100 * ch[1]))
+        print("- churn, %s loaded vs unloaded: %+.1f%% ± %.1f, 95%% "
+              "confidence %+.1f%% to %+.1f%% (target within 2%%)" %
+              (labels[n], 100 * ch[0], 100 * ch[1], 100 * (ch[0] - ch[4]),
+               100 * (ch[0] + ch[4])))
     plot = write_plot(results, labels, k.krel)
     if plot:
         print("\nplot: %s" % plot)

@@ -27,7 +27,7 @@ class DebugScenarios:
             start(g, "churn", "fprmem churn 64 zero")
             g.qmp("qom-set", path=QOM,
                   property="guest-stats-polling-interval", value=1)
-            inflated = self.balloon_to(g, 1536, timeout=600)
+            inflated = self.balloon_to(g, 1536, timeout=150)
             time.sleep(10)
             g.qmp("stop")
             time.sleep(5)
@@ -40,7 +40,7 @@ class DebugScenarios:
                 g.run("rmmod virtio_fpr; sleep 0.2; %s; sleep 0.5" % load)
                 ok_cycles += bound(g)
             rc_s = freeze_restore(g)
-            deflated = self.balloon_to(g, 2048, timeout=600)
+            deflated = self.balloon_to(g, 2048, timeout=150)
             time.sleep(5)
             c = counters(g)
             b = counters(g, "balloon")

@@ -104,7 +104,7 @@ class FaultScenarios:
             time.sleep(15)
             paused = g.qmp("query-status")["status"]
             g.qmp("cont")
-            time.sleep(5)
+            time.sleep(5 * self.k.slow)
             after = counters(g)["reports"]
             stop(g, "churn")
             rc_v, verify = stop(g, "verify")

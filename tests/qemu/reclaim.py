@@ -51,8 +51,9 @@ def release(g, tag="hold"):
 
 
 def settle(g, window=1.5, slack=8 * MIB, limit=30.0):
-    """Wait until QEMU's RSS stops moving (e.g. boot-time reporting)."""
-    end = time.monotonic() + limit
+    """Wait until QEMU's RSS stops moving (e.g. boot-time reporting), at
+    most LIMIT seconds (times the kernel's slowness)."""
+    end = time.monotonic() + limit * g.kernel.slow
     last = g.rss()
     while time.monotonic() < end:
         time.sleep(window)
@@ -66,7 +67,10 @@ def settle(g, window=1.5, slack=8 * MIB, limit=30.0):
 def measure(g, mib=1024, seconds=30.0, until=0.97, period=0.1, quiet=0.0):
     """Hold MIB, free it, sample RSS until `until` is reached or `seconds`.
     quiet: seconds to wait between holding and freeing, so that a pass
-    that an earlier, unrelated free scheduled has run before ours."""
+    that an earlier, unrelated free scheduled has run before ours.
+    A debug kernel gets `slow` times as long for both."""
+    seconds *= g.kernel.slow
+    quiet *= g.kernel.slow
     base = settle(g)
     hold(g, mib)
     time.sleep(quiet)
