@@ -6,7 +6,7 @@
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
 #   make demo / make check   QEMU demo / every test (root, Debian)
-#   make check-debug         the whole QEMU suite on the debug kernel (~2 h)
+#   make check-debug         the whole QEMU suite on the debug kernel (3-4 h)
 #   make bench               reclaim benchmark against virtio_balloon
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build

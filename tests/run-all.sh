@@ -10,7 +10,7 @@
 # With arguments, only the QEMU suite's selection changes.
 #   tests/run-all.sh --debug
 # runs only the whole QEMU suite on the debug kernel (make check-debug,
-# about 2 hours; timing checks are not asserted there, see README).
+# 3 to 4 hours; two timings are not asserted there, see README).
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
