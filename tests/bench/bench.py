@@ -38,6 +38,17 @@ CONFIGS = [
 ]
 
 
+def with_order(text, order):
+    """A CONFIGS command or label with the tuned order filled in."""
+    return text % order if "%d" in text else text
+
+
+def fmt_churn(ch):
+    """Mean change ± stdev and the 95% interval of a churn() result."""
+    return "%+.1f%% ± %.1f, 95%% confidence %+.1f%% to %+.1f%%" % (
+        100 * ch[0], 100 * ch[1], 100 * (ch[0] - ch[4]), 100 * (ch[0] + ch[4]))
+
+
 def guest_busy(g):
     """Guest CPU seconds not idle, from /proc/stat."""
     f = g.out("head -1 /proc/stat").split()[1:]
@@ -142,7 +153,7 @@ def run_config(k, name, cmd, order, pairs, seconds):
     for workload in (free_1g, fragmented):
         with Guest(k, name="bench-" + name) as g:
             if cmd:
-                g.run(cmd % order if "%d" in cmd else cmd)
+                g.run(with_order(cmd, order))
                 quiesce(g)
             res[workload.__name__] = workload(g)
             bad = g.console_problems()
@@ -151,8 +162,8 @@ def run_config(k, name, cmd, order, pairs, seconds):
     r, busy, irqs = res["free_1g"]
     return {"reclaim": r, "busy": busy, "irqs": irqs,
             "frag": res["fragmented"],
-            "churn": churn(k, name, cmd % order if "%d" in cmd else cmd,
-                           pairs, seconds) if cmd else None}
+            "churn": churn(k, name, with_order(cmd, order), pairs, seconds)
+            if cmd else None}
 
 
 def fmt_t(t):
@@ -203,20 +214,17 @@ def main():
         for name, cmd, label in CONFIGS[1:]:
             if name not in args.configs.split(","):
                 continue
-            full = cmd % args.tuned_order if "%d" in cmd else cmd
-            ch = churn(k, name, full, args.pairs, args.seconds)
-            print("%s: churn loaded vs unloaded %+.1f%% ± %.1f, 95%% "
-                  "confidence %+.1f%% to %+.1f%% (%.0f MiB/s), %d "
+            ch = churn(k, name, with_order(cmd, args.tuned_order),
+                       args.pairs, args.seconds)
+            print("%s: churn loaded vs unloaded %s (%.0f MiB/s), %d "
                   "interrupts; %d pairs of %d s" %
-                  (label % args.tuned_order if "%d" in label else label,
-                   100 * ch[0], 100 * ch[1], 100 * (ch[0] - ch[4]),
-                   100 * (ch[0] + ch[4]), ch[2], ch[3], args.pairs,
-                   args.seconds), flush=True)
+                  (with_order(label, args.tuned_order), fmt_churn(ch),
+                   ch[2], ch[3], args.pairs, args.seconds), flush=True)
         return 0
     results, labels = {}, {}
     for name, cmd, label in CONFIGS:
         print("running %s ..." % name, flush=True)
-        labels[name] = label % args.tuned_order if "%d" in label else label
+        labels[name] = with_order(label, args.tuned_order)
         results[name] = run_config(k, name, cmd, args.tuned_order,
                                    args.pairs, args.seconds)
 
@@ -258,10 +266,8 @@ def main():
           (ft["frag"], it["frag"]))
     for n in ("in-tree", "fpr", "fpr-no-backoff", "fpr-tuned"):
         ch = results[n]["churn"]
-        print("- churn, %s loaded vs unloaded: %+.1f%% ± %.1f, 95%% "
-              "confidence %+.1f%% to %+.1f%% (target within 2%%)" %
-              (labels[n], 100 * ch[0], 100 * ch[1], 100 * (ch[0] - ch[4]),
-               100 * (ch[0] + ch[4])))
+        print("- churn, %s loaded vs unloaded: %s (target within 2%%)" %
+              (labels[n], fmt_churn(ch)))
     plot = write_plot(results, labels, k.krel)
     if plot:
         print("\nplot: %s" % plot)

@@ -20,10 +20,11 @@ def step_and_delay(g):
 
 
 def watch(g, seconds, until=None):
-    """Sample (step, delay in force) every second for SECONDS, or until
-    until(sample) is true."""
+    """Sample (step, delay in force) every second for SECONDS (times the
+    kernel's slowness, as reclaim.measure), or until until(sample) is
+    true."""
     seen = []
-    end = time.monotonic() + seconds
+    end = time.monotonic() + seconds * g.kernel.slow
     while time.monotonic() < end:
         seen.append(step_and_delay(g))
         if until is not None and until(seen[-1]):
@@ -47,7 +48,7 @@ class BackoffScenarios:
             # 6.7+ recycles more of the churn through per-CPU lists, so
             # fewer blocks reach the buddy lists and steps come slower
             t0 = time.monotonic()
-            seen = watch(g, 90 * self.k.slow, lambda s: s[0] >= 2)
+            seen = watch(g, 90, lambda s: s[0] >= 2)
             secs = time.monotonic() - t0
             _, churned = stop(g, "churn")
             top = max(s for s, _ in seen)
@@ -63,7 +64,7 @@ class BackoffScenarios:
 
             # Back to delay_ms once nothing was reported for two windows
             # of the top step: 3.2 s (32 s on the debug kernel)
-            after = watch(g, 15 * self.k.slow, lambda s: s == (0, delay))
+            after = watch(g, 15, lambda s: s == (0, delay))
             r = reclaim.measure(g, mib=1024, seconds=30)
             self.check("backoff-ends",
                        after[-1] == (0, delay) and r.fraction >= 0.9,
@@ -73,7 +74,7 @@ class BackoffScenarios:
 
             g.run("echo 0 > %s/backoff_max" % PARAMS)
             start(g, "churn", "fprmem churn %d" % mib)
-            off = watch(g, 20 * self.k.slow)
+            off = watch(g, 20)
             stop(g, "churn")
             self.check("backoff-off",
                        all(s == (0, delay) for s in off),
