@@ -14,6 +14,10 @@ out=$FPR_TOP/build/ko/$krel
 work=$FPR_TOP/build/tree/$krel
 mkdir -p "$out"
 
+# Two suites started at once build the same kernel's tree: one at a time.
+exec 9>"$FPR_TOP/build/.build-$krel.lock"
+flock 9
+
 # A private copy per kernel: parallel builds cannot mix objects.
 rm -rf "$work"
 mkdir -p "$work"
