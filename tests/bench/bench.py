@@ -6,9 +6,10 @@ virtio_fpr tuned, under three workloads: free 1 GiB at once, a fragmented
 free (64 KiB holes), and an allocate/free churn loop. The churn loop runs in
 one guest per driver, alternately with the driver loaded and unloaded, so
 that guest-to-guest noise (about 10% under TCG) does not swamp the
-difference. Prints a Markdown table and the target ratios, writes
-RSS-over-time data and a PNG plot (gnuplot) to build/bench/. Figures only:
-nothing here is a test."""
+difference, with transparent huge pages off in the guest (see churn()),
+and once without any driver as an A/A control. Prints a Markdown table and
+the target ratios, writes RSS-over-time data and a PNG plot (gnuplot) to
+build/bench/. Figures only: nothing here is a test."""
 
 import argparse
 import os
@@ -40,7 +41,7 @@ CONFIGS = [
 
 def with_order(text, order):
     """A CONFIGS command or label with the tuned order filled in."""
-    return text % order if "%d" in text else text
+    return text % order if text and "%d" in text else text
 
 
 def fmt_churn(ch):
@@ -107,24 +108,30 @@ def ci95(values):
     return T95[n - 2] * statistics.stdev(values) / n ** 0.5
 
 
-def churn(k, name, cmd, pairs=4, seconds=12):
+def churn(k, name, cmd, pairs=4, seconds=12, thp=False):
     """Churn throughput with the driver loaded relative to unloaded, in one
     guest, phases in ABBA order: (mean change, stdev of the pairs, MiB/s
     loaded, reports during the loaded phases, 95% confidence half-width
-    of the mean change)."""
-    module = cmd.split()[1]
+    of the mean change). With CMD None both phases run without a driver
+    (an A/A control: the interval the noise alone gives). Transparent
+    huge pages are off in the guest unless THP: under TCG, churning huge
+    pages makes phases of a driverless guest differ by about 17%, 4 KiB
+    pages by about 4%."""
+    module = cmd.split()[1] if cmd else None
     ratios, loaded, irqs = [], [], 0
     with Guest(k, name="bench-churn-" + name) as g:
+        if not thp:
+            g.run("echo never > /sys/kernel/mm/transparent_hugepage/enabled")
         for i in range(pairs):
             speed = {}
             for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
-                if state == "on":
+                if state == "on" and cmd:
                     g.run(cmd)
                     quiesce(g)
-                    irq0 = reporting_irqs(g)
-                else:
+                elif cmd:
                     g.run("rmmod %s 2>/dev/null; true" % module)
-                    reclaim.settle(g)
+                reclaim.settle(g)
+                irq0 = reporting_irqs(g)
                 speed[state] = churn_once(g, seconds)
                 if state == "on":
                     irqs += reporting_irqs(g) - irq0
@@ -146,14 +153,14 @@ def quiesce(g, still=4.0, limit=90.0):
             last, since = now, time.monotonic()
 
 
-def run_config(k, name, cmd, order, pairs, seconds):
+def run_config(k, name, cmd, args):
     """Each workload in a fresh guest: one workload's leftovers (memory
     the host already took back, or did not) must not bias the next."""
     res = {}
     for workload in (free_1g, fragmented):
         with Guest(k, name="bench-" + name) as g:
             if cmd:
-                g.run(with_order(cmd, order))
+                g.run(with_order(cmd, args.tuned_order))
                 quiesce(g)
             res[workload.__name__] = workload(g)
             bad = g.console_problems()
@@ -162,8 +169,8 @@ def run_config(k, name, cmd, order, pairs, seconds):
     r, busy, irqs = res["free_1g"]
     return {"reclaim": r, "busy": busy, "irqs": irqs,
             "frag": res["fragmented"],
-            "churn": churn(k, name, with_order(cmd, order), pairs, seconds)
-            if cmd else None}
+            "churn": churn(k, name, with_order(cmd, args.tuned_order),
+                           args.pairs, args.seconds, args.guest_thp)}
 
 
 def fmt_t(t):
@@ -203,30 +210,34 @@ def main():
                     help="churn: loaded/unloaded phase pairs (2 to 21)")
     ap.add_argument("--seconds", type=int, default=12,
                     help="churn: length of one phase")
-    ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS[1:]),
-                    help="churn-only: which drivers, comma-separated")
+    ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS),
+                    help="churn-only: which drivers, comma-separated "
+                    "(none: the A/A control)")
+    ap.add_argument("--guest-thp", action="store_true",
+                    help="churn: leave transparent huge pages on in the "
+                    "guest (noisier under TCG)")
     args = ap.parse_args()
     if not 2 <= args.pairs <= len(T95) + 1 or args.seconds < 2:
         ap.error("--pairs takes 2 to %d, --seconds at least 2" %
                  (len(T95) + 1))
     k = Kernel(args.series)
     if args.churn_only:
-        for name, cmd, label in CONFIGS[1:]:
+        for name, cmd, label in CONFIGS:
             if name not in args.configs.split(","):
                 continue
             ch = churn(k, name, with_order(cmd, args.tuned_order),
-                       args.pairs, args.seconds)
-            print("%s: churn loaded vs unloaded %s (%.0f MiB/s), %d "
+                       args.pairs, args.seconds, args.guest_thp)
+            print("%s: churn %s %s (%.0f MiB/s), %d "
                   "interrupts; %d pairs of %d s" %
-                  (with_order(label, args.tuned_order), fmt_churn(ch),
+                  (with_order(label, args.tuned_order),
+                   "loaded vs unloaded" if cmd else "A/A", fmt_churn(ch),
                    ch[2], ch[3], args.pairs, args.seconds), flush=True)
         return 0
     results, labels = {}, {}
     for name, cmd, label in CONFIGS:
         print("running %s ..." % name, flush=True)
         labels[name] = with_order(label, args.tuned_order)
-        results[name] = run_config(k, name, cmd, args.tuned_order,
-                                   args.pairs, args.seconds)
+        results[name] = run_config(k, name, cmd, args)
 
     none_busy = results["none"]["busy"]
     print("\n## Reclaim benchmark, %s, 2 GiB guest, QEMU TCG\n" % k.krel)
@@ -239,17 +250,17 @@ def main():
         res = results[name]
         r = res["reclaim"]
         ch = res["churn"]
-        print("| %s | %.0f%% | %s | %s | %.1f | %d | %.0f | %s | %s |" %
+        print("| %s | %.0f%% | %s | %s | %.1f | %d | %.0f | %s | %d |" %
               (labels[name], 100 * r.fraction, fmt_t(r.time_to(0.5)),
                fmt_t(r.time_to(0.9)), res["busy"] - none_busy, res["irqs"],
                res["frag"],
                "%+.1f%% ± %.1f (%.0f MiB/s)" % (100 * ch[0], 100 * ch[1],
-                                                ch[2]) if ch else "-",
-               "%d" % ch[3] if ch else "-"))
+                                                ch[2]), ch[3]))
     print("\nGuest CPU for reporting: guest busy time in the 20 s after the "
           "free, minus that of the run without a driver. Churn: 64 MiB "
           "allocated, touched and freed in a loop, %d pairs of %d s phases "
-          "with the driver loaded and unloaded in the same guest; mean "
+          "with the driver loaded and unloaded in the same guest (no "
+          "driver: both phases without, the noise alone); mean "
           "change ± standard deviation of the pairs." %
           (args.pairs, args.seconds))
 
@@ -264,6 +275,8 @@ def main():
           (t90["in-tree"] / t90["fpr-tuned"]))
     print("- fragmented, tuned vs in-tree: %.0f vs %.0f MiB" %
           (ft["frag"], it["frag"]))
+    print("- churn, A/A control (no driver in either phase): %s" %
+          fmt_churn(results["none"]["churn"]))
     for n in ("in-tree", "fpr", "fpr-no-backoff", "fpr-tuned"):
         ch = results[n]["churn"]
         print("- churn, %s loaded vs unloaded: %s (target within 2%%)" %
