@@ -50,6 +50,8 @@ fi
 "$cp" --strict --no-tree --quiet --show-types -f "${files[@]}" > "$log" 2>&1
 result checkpatch-strict $? "$log"
 
+# C=2 runs sparse on the host (6.1, 6.12); 7.2's is in the sid chroot
+fpr_need sparse
 for series in $FPR_SERIES; do
 	"$FPR_TOP/scripts/build.sh" "$series" W=1 C=2 > "$log" 2>&1
 	status=$?
