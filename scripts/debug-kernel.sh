@@ -111,7 +111,16 @@ build() {
 	touch "$dir/.ready"
 }
 
+# One build at a time: tests/run-all.sh starts one in the background and
+# the debug suite's call waits here for it
+mkdir -p "$FPR_CACHE/debug-kernel"
+exec 9> "$FPR_CACHE/debug-kernel/.lock"
+if ! flock -n 9; then
+	log "waiting for the debug kernel build in progress"
+	flock 9
+fi
 [ -f "$dir/.ready" ] || build >&2
+exec 9>&-
 krel=$(cat "$tree/include/config/kernel.release")
 ln -sfn linux/arch/x86/boot/bzImage "$dir/vmlinuz"
 ln -sfn "root/lib/modules/$krel" "$dir/modules"

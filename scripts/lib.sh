@@ -54,9 +54,14 @@ fpr_need() {
 	if [ "$(id -u)" != 0 ]; then
 		die "need root to install: ${missing[*]}"
 	fi
-	apt-get update -qq || true
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
+	# One install at a time: run-all.sh builds the debug kernel in the
+	# background while the other tests install their packages
+	(
+		flock 9
+		apt-get update -qq || true
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "${missing[@]}" >/dev/null
+	) 9> "$FPR_CACHE/.apt-install.lock"
 }
 
 # apt-get/apt-cache against bookworm-backports and sid, in a private
