@@ -14,8 +14,6 @@ fpr_need linux-source-6.1 make gcc bc bison flex libssl-dev libelf-dev \
 	cpio kmod xz-utils
 tarball=$(ls /usr/src/linux-source-6.1.tar.xz)
 ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
-dir=$FPR_CACHE/debug-kernel/$ver
-tree=$dir/linux
 
 # Options on top of x86_64_defconfig + kvm_guest.config. One per line;
 # "y"/"m"/"n" or a value.
@@ -35,6 +33,9 @@ MIGRATION y
 PAGE_POISONING y
 SUSPEND y
 PM_SLEEP y
+MEMORY_HOTPLUG y
+MEMORY_HOTREMOVE y
+ACPI_HOTPLUG_MEMORY y
 DEBUG_FS y
 DEBUG_INFO_NONE y
 KASAN y
@@ -77,9 +78,15 @@ AGP n
 EOF
 }
 
+# A change of the options is a new build: the folder is named by both
+dir=$FPR_CACHE/debug-kernel/$ver-$(options | md5sum | cut -c1-8)
+tree=$dir/linux
+
 build() {
 	log "building the debug kernel from linux-source-6.1 $ver (once; cached)"
-	rm -rf "$dir"
+	# builds of other sources or options, 2 GiB each
+	find "$FPR_CACHE/debug-kernel" -mindepth 1 -maxdepth 1 -type d \
+		-exec rm -rf {} +
 	mkdir -p "$dir"
 	tar -xaf "$tarball" -C "$dir"
 	mv "$dir"/linux-source-6.1 "$tree"

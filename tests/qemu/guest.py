@@ -60,7 +60,8 @@ class Guest:
     """Boot a guest; run() shell commands in it; rss() of the QEMU process."""
 
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
-                 balloon_props="", smp=1, name="guest", extra=()):
+                 balloon_props="", smp=1, name="guest", extra=(),
+                 mem_opts=""):
         self.kernel = kernel
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name)
         self.console = os.path.join(self.dir, "console.log")
@@ -69,7 +70,7 @@ class Guest:
         # in boot with 5-level paging, which TCG's "max" CPU offers
         cpu = "max,la57=off" if kernel.debug else "max"
         cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg",
-               "-cpu", cpu, "-smp", str(smp), "-m", str(mem_mib),
+               "-cpu", cpu, "-smp", str(smp), "-m", str(mem_mib) + mem_opts,
                "-nodefaults", "-no-user-config", "-display", "none",
                "-no-reboot", "-kernel", kernel.vmlinuz,
                "-initrd", kernel.initrd,

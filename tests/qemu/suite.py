@@ -19,6 +19,7 @@ from backoff_suite import BackoffScenarios  # noqa: E402
 from balloon_suite import BalloonScenarios  # noqa: E402
 from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
+from hotplug_suite import HotplugScenarios  # noqa: E402
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
                     counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
@@ -48,8 +49,8 @@ def no_problems(t, g, name):
             "; ".join(bad[:3]) if bad else "no WARN/BUG/oops")
 
 
-class Scenarios(BalloonScenarios, FaultScenarios, BackoffScenarios,
-                DebugScenarios):
+class Scenarios(BalloonScenarios, FaultScenarios, HotplugScenarios,
+                BackoffScenarios, DebugScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -320,7 +321,7 @@ class Scenarios(BalloonScenarios, FaultScenarios, BackoffScenarios,
         no_problems(self.t, g, self.name("suspend"))
 
     ALL = ("main", "control", "bad_load", "no_feature", "poison", "cycles",
-           "suspend", "balloon", "oom", "integrity", "hang",
+           "suspend", "balloon", "oom", "integrity", "hang", "hotplug",
            "feature_matrix", "params_fuzz", "backoff", "exercise")
 
 

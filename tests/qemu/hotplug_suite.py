@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Memory hot-add and hot-remove with virtio_fpr reporting: a 512 MiB
+DIMM is plugged through QMP (ACPI), onlined movable, its memory is used,
+freed and must come back to the host through the DIMM's own backing file;
+then it is unplugged while a churn keeps reports in flight and checksummed
+data lives in it (offlining migrates that data). Mixed into
+suite.Scenarios."""
+
+import os
+import re
+import time
+
+import reclaim
+from balloon_suite import meminfo_kib, wait_for
+from fault_suite import start, stop
+from fprsys import counters
+
+MIB = 1 << 20
+DIMM_MIB = 512
+
+
+def backing_mib(path):
+    """MiB of the DIMM's backing file (tmpfs) the host holds."""
+    return os.stat(path).st_blocks * 512 / MIB
+
+
+def dimm_present(g, dimm):
+    return any(d["data"].get("id") == dimm
+               for d in g.qmp("query-memory-devices"))
+
+
+class HotplugScenarios:
+    def hotplug(self, rounds=3):
+        with self.guest("hotplug", mem_opts=",slots=2,maxmem=4G",
+                        append="memhp_default_state=online_movable") as g:
+            if g.run("test -d /sys/devices/system/memory",
+                     check=False)[0]:
+                # our debug build has no CONFIG_MEMORY_HOTPLUG
+                print("skip %s: the kernel has no memory hotplug" %
+                      self.name("hotplug"), flush=True)
+                return
+            try:
+                self.hotplug_rounds(g, rounds)
+            finally:
+                for i in range(rounds):
+                    path = self.dimm_path(g, i)
+                    if os.path.exists(path):
+                        os.unlink(path)
+        self.no_problems(g, "hotplug")
+
+    def dimm_path(self, g, i):
+        return "/dev/shm/fpr-%d-dimm%d" % (g.proc.pid, i)
+
+    def hotplug_rounds(self, g, rounds):
+        slow = self.k.slow
+        g.run("modprobe virtio_fpr order=3 delay_ms=100")
+        base = meminfo_kib(g, "MemTotal") // 1024
+        added, returned, removed, verified = [], [], [], []
+        reports = 0
+        for i in range(rounds):
+            mem, dimm, path = "mem%d" % i, "dimm%d" % i, \
+                self.dimm_path(g, i)
+            g.qmp("object-add", **{"qom-type": "memory-backend-file",
+                                   "id": mem, "mem-path": path,
+                                   "size": DIMM_MIB * MIB, "share": True})
+            g.qmp("device_add", driver="pc-dimm", id=dimm, memdev=mem)
+            wait_for(lambda: meminfo_kib(g, "MemTotal") // 1024 >=
+                     base + DIMM_MIB - 16, 30 * slow)
+            added.append(meminfo_kib(g, "MemTotal") // 1024 - base)
+            # reload: the back-off now tracks the DIMM's pages too, and
+            # meets them offline below
+            g.run("rmmod virtio_fpr && modprobe virtio_fpr order=3 "
+                  "delay_ms=100")
+            # user memory fills ZONE_MOVABLE (the DIMM) first
+            reclaim.hold(g, DIMM_MIB - 32)
+            used = backing_mib(path)
+            reclaim.release(g)
+            wait_for(lambda: backing_mib(path) <= 64, 20 * slow)
+            returned.append((used, backing_mib(path)))
+
+            # unplug with reports in flight and data to migrate out
+            start(g, "verify", "fprmem verify 128 100000")
+            start(g, "churn", "fprmem churn 64 zero")
+            time.sleep(3)
+            inside = backing_mib(path)
+            r0 = counters(g)["reports"]
+            g.qmp("device_del", id=dimm)
+            gone = wait_for(lambda: not dimm_present(g, dimm), 60 * slow)
+            reports += counters(g)["reports"] - r0
+            rc_c, _ = stop(g, "churn")
+            rc_v, verify = stop(g, "verify")
+            removed.append((gone, meminfo_kib(g, "MemTotal") // 1024 - base,
+                            rc_c == 0, inside))
+            m = re.search(r"verified (\d+) bytes, (\d+) corrupt", verify)
+            verified.append((rc_v, int(m.group(1)) if m else -1,
+                             int(m.group(2)) if m else -1))
+            if gone:
+                g.qmp("object-del", id=mem)
+
+        self.check("hotplug-added-memory-reported",
+                   all(a >= DIMM_MIB - 16 for a in added) and
+                   all(u >= DIMM_MIB / 2 and lft <= 64
+                       for u, lft in returned),
+                   "%d rounds: DIMM of %d MiB online movable (MemTotal +%s "
+                   "MiB); its backing file held %s MiB, then %s MiB after "
+                   "the free" %
+                   (rounds, DIMM_MIB, "/".join("%d" % a for a in added),
+                    "/".join("%.0f" % u for u, _ in returned),
+                    "/".join("%.0f" % lft for _, lft in returned)))
+        self.check("hotplug-removed-mid-report",
+                   all(gone and abs(left) <= 16 and ok and inside >= 128
+                       for gone, left, ok, inside in removed) and
+                   reports > 0 and
+                   all(rc == 0 and n > 0 and bad == 0
+                       for rc, n, bad in verified),
+                   "%d unplugs under a 64 MiB churn at order 3, "
+                   "delay_ms=100 (%d reports meanwhile), %s MiB of the "
+                   "DIMM in use: %s; MemTotal "
+                   "back to %s MiB from the start; checksummed data "
+                   "%s MiB verified, %s corrupt words" %
+                   (rounds, reports,
+                    "/".join("%.0f" % r[3] for r in removed),
+                    "/".join("removed" if r[0] else "NOT removed"
+                             for r in removed),
+                    "/".join("%+d" % r[1] for r in removed),
+                    "/".join("%d" % (n >> 20) for _, n, _ in verified),
+                    "/".join("%d" % bad for _, _, bad in verified)))
+        r = reclaim.measure(g)
+        self.check("hotplug-reclaim-after", r.fraction >= 0.9, r.summary())
