@@ -12,6 +12,7 @@ the target ratios, writes RSS-over-time data and a PNG plot (gnuplot) to
 build/bench/. Figures only: nothing here is a test."""
 
 import argparse
+import collections
 import os
 import re
 import statistics
@@ -22,6 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "qemu"))
 from guest import TOP, Guest, Kernel  # noqa: E402
+import fprsys  # noqa: E402
 import reclaim  # noqa: E402
 
 MIB = 1 << 20
@@ -44,10 +46,43 @@ def with_order(text, order):
     return text % order if text and "%d" in text else text
 
 
+# A churn() result: mean change loaded vs unloaded, stdev of the pairs,
+# 95% confidence half-width of the mean, MiB/s loaded, device interrupts,
+# and for virtio_fpr the cost model (refault_cost()): MiB reported during
+# the loaded phases, their length (s), and the guest ms that refaulting a
+# MiB, reporting a MiB and sending one report cost (None: not measured).
+Churn = collections.namedtuple("Churn", "change sd ci speed irqs reported "
+                               "loaded_s refault_ms report_ms irq_ms")
+
+
 def fmt_churn(ch):
     """Mean change ± stdev and the 95% interval of a churn() result."""
     return "%+.1f%% ± %.1f, 95%% confidence %+.1f%% to %+.1f%%" % (
-        100 * ch[0], 100 * ch[1], 100 * (ch[0] - ch[4]), 100 * (ch[0] + ch[4]))
+        100 * ch.change, 100 * ch.sd, 100 * (ch.change - ch.ci),
+        100 * (ch.change + ch.ci))
+
+
+def churn_bound(ch):
+    """The most reporting can have cost the loaded phases (a fraction of
+    their time): every MiB reported refaulted within them, and reporting's
+    own time, a*reports + b*MiB, bounded by whichever of reports or MiB
+    grew more relative to the measurement of a*R + b*M."""
+    if ch.refault_ms is None:
+        return None
+    report = max(ch.reported * ch.report_ms, ch.irqs * ch.irq_ms)
+    return (ch.reported * ch.refault_ms + report) / 1000 / ch.loaded_s
+
+
+def fmt_bound(ch):
+    b = churn_bound(ch)
+    if ch.reported is None:
+        return "-"
+    if b is None:
+        return "refault cost not measured"
+    return ("%.0f MiB reported (%.1f MiB/s), refault %.2f ms/MiB, "
+            "reporting %.2f ms/MiB or %.1f ms/report: at most %.2f%%" %
+            (ch.reported, ch.reported / ch.loaded_s, ch.refault_ms,
+             ch.report_ms, ch.irq_ms, 100 * b))
 
 
 def guest_busy(g):
@@ -110,15 +145,17 @@ def ci95(values):
 
 def churn(k, name, cmd, pairs=4, seconds=12, thp=False):
     """Churn throughput with the driver loaded relative to unloaded, in one
-    guest, phases in ABBA order: (mean change, stdev of the pairs, MiB/s
-    loaded, reports during the loaded phases, 95% confidence half-width
-    of the mean change). With CMD None both phases run without a driver
-    (an A/A control: the interval the noise alone gives). Transparent
-    huge pages are off in the guest unless THP: under TCG, churning huge
-    pages makes phases of a driverless guest differ by about 17%, 4 KiB
-    pages by about 4%."""
+    guest, phases in ABBA order: a Churn. With CMD None both phases run
+    without a driver (an A/A control: the interval the noise alone
+    gives). Transparent huge pages are off in the guest unless THP: under
+    TCG, churning huge pages makes phases of a driverless guest differ by
+    about 17%, 4 KiB pages by about 4%.
+    For virtio_fpr, the cost model bounds the same change with far less
+    noise: MiB reported during the loaded phases, times what refaulting
+    and reporting a MiB costs in this guest (refault_cost())."""
     module = cmd.split()[1] if cmd else None
-    ratios, loaded, irqs = [], [], 0
+    ours = module == "virtio_fpr"
+    ratios, loaded, irqs, reported = [], [], 0, 0
     with Guest(k, name="bench-churn-" + name) as g:
         if not thp:
             g.run("echo never > /sys/kernel/mm/transparent_hugepage/enabled")
@@ -132,13 +169,65 @@ def churn(k, name, cmd, pairs=4, seconds=12, thp=False):
                     g.run("rmmod %s 2>/dev/null; true" % module)
                 reclaim.settle(g)
                 irq0 = reporting_irqs(g)
+                bytes0 = reported_bytes(g) if ours and state == "on" else 0
                 speed[state] = churn_once(g, seconds)
                 if state == "on":
                     irqs += reporting_irqs(g) - irq0
+                    if ours:
+                        reported += (reported_bytes(g) - bytes0) / MIB
             ratios.append(speed["on"] / speed["off"] - 1)
             loaded.append(speed["on"])
-    return (statistics.mean(ratios), statistics.stdev(ratios),
-            statistics.mean(loaded), irqs, ci95(ratios))
+        cost = refault_cost(g) if ours else (None, None, None)
+    return Churn(statistics.mean(ratios), statistics.stdev(ratios),
+                 ci95(ratios), statistics.mean(loaded), irqs,
+                 reported if ours else None, pairs * seconds, *cost)
+
+
+def reported_bytes(g):
+    return fprsys.counters(g)["bytes"]
+
+
+def held_seconds(g, mib):
+    """Touch MIB in the guest (fprmem hold), free it: seconds it took."""
+    reclaim.hold(g, mib)
+    m = re.search(r"held \d+ MiB in ([\d.]+) s", g.read("/tmp/hold.log"))
+    reclaim.release(g)
+    return float(m.group(1))
+
+
+def refault_cost(g, mib=512, rounds=3):
+    """What reporting costs the guest, in ms, median of ROUNDS: per MiB,
+    touching memory the host took back minus touching memory it kept
+    (the host's fault and zeroing); the guest CPU time of reporting
+    (isolating, the device's discard; idle time is not counted) per MiB
+    and per report. None each if no round could measure."""
+    refault, report, per_irq = [], [], []
+    for _ in range(rounds):
+        g.run("rmmod virtio_fpr 2>/dev/null; true")
+        held_seconds(g, mib)                   # now resident on the host
+        rss0 = g.rss()
+        kept = held_seconds(g, mib)
+        if g.rss() - rss0 > mib * MIB / 8:     # not the same pages again
+            continue
+        busy0, irq0 = guest_busy(g), reporting_irqs(g)
+        g.run("modprobe virtio_fpr delay_ms=100")
+        quiesce(g)
+        busy, sent = guest_busy(g) - busy0, reported_bytes(g) / MIB
+        irqs = reporting_irqs(g) - irq0
+        g.run("rmmod virtio_fpr")
+        rss0 = g.rss()
+        taken = held_seconds(g, mib)
+        back = (g.rss() - rss0) / MIB          # MiB the host faulted in
+        # a reload reports only what is not marked reported from before
+        if back < mib / 4 or sent < mib / 2 or not irqs:
+            continue
+        refault.append(1000 * (taken - kept) / back)
+        report.append(1000 * busy / sent)
+        per_irq.append(1000 * busy / irqs)
+    if not refault:
+        return None, None, None
+    return (statistics.median(refault), statistics.median(report),
+            statistics.median(per_irq))
 
 
 def quiesce(g, still=4.0, limit=90.0):
@@ -228,10 +317,11 @@ def main():
             ch = churn(k, name, with_order(cmd, args.tuned_order),
                        args.pairs, args.seconds, args.guest_thp)
             print("%s: churn %s %s (%.0f MiB/s), %d "
-                  "interrupts; %d pairs of %d s" %
+                  "interrupts; %d pairs of %d s; cost model: %s" %
                   (with_order(label, args.tuned_order),
                    "loaded vs unloaded" if cmd else "A/A", fmt_churn(ch),
-                   ch[2], ch[3], args.pairs, args.seconds), flush=True)
+                   ch.speed, ch.irqs, args.pairs, args.seconds,
+                   fmt_bound(ch)), flush=True)
         return 0
     results, labels = {}, {}
     for name, cmd, label in CONFIGS:
@@ -244,24 +334,29 @@ def main():
     print("| configuration | 1 GiB free: returned | t50 (s) | t90 (s) | "
           "guest CPU for reporting (s) | device interrupts | "
           "fragmented: MiB of 256 returned | churn, loaded vs unloaded | "
-          "interrupts during churn |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "interrupts during churn | churn cost model |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in results:
         res = results[name]
         r = res["reclaim"]
         ch = res["churn"]
-        print("| %s | %.0f%% | %s | %s | %.1f | %d | %.0f | %s | %d |" %
+        b = churn_bound(ch)
+        print("| %s | %.0f%% | %s | %s | %.1f | %d | %.0f | %s | %d | %s |" %
               (labels[name], 100 * r.fraction, fmt_t(r.time_to(0.5)),
                fmt_t(r.time_to(0.9)), res["busy"] - none_busy, res["irqs"],
                res["frag"],
-               "%+.1f%% ± %.1f (%.0f MiB/s)" % (100 * ch[0], 100 * ch[1],
-                                                ch[2]), ch[3]))
+               "%+.1f%% ± %.1f (%.0f MiB/s)" % (100 * ch.change,
+                                                100 * ch.sd, ch.speed),
+               ch.irqs, "-" if b is None else "≤ %.2f%%" % (100 * b)))
     print("\nGuest CPU for reporting: guest busy time in the 20 s after the "
           "free, minus that of the run without a driver. Churn: 64 MiB "
           "allocated, touched and freed in a loop, %d pairs of %d s phases "
           "with the driver loaded and unloaded in the same guest (no "
           "driver: both phases without, the noise alone); mean "
-          "change ± standard deviation of the pairs." %
+          "change ± standard deviation of the pairs. Cost model: MiB "
+          "virtio_fpr reported during the loaded phases times what "
+          "refaulting and reporting a MiB costs in that guest, over the "
+          "loaded time." %
           (args.pairs, args.seconds))
 
     it, fd, ft = (results[n] for n in ("in-tree", "fpr", "fpr-tuned"))
@@ -279,8 +374,9 @@ def main():
           fmt_churn(results["none"]["churn"]))
     for n in ("in-tree", "fpr", "fpr-no-backoff", "fpr-tuned"):
         ch = results[n]["churn"]
-        print("- churn, %s loaded vs unloaded: %s (target within 2%%)" %
-              (labels[n], fmt_churn(ch)))
+        print("- churn, %s loaded vs unloaded: %s; cost model: %s "
+              "(target within 2%%)" % (labels[n], fmt_churn(ch),
+                                       fmt_bound(ch)))
     plot = write_plot(results, labels, k.krel)
     if plot:
         print("\nplot: %s" % plot)

@@ -80,7 +80,7 @@ static int cmd_hold(size_t len)
 	double t = now();
 
 	touch(p, len, 0x5a);
-	printf("held %zu MiB in %.2f s\n", len / MIB, now() - t);
+	printf("held %zu MiB in %.3f s\n", len / MIB, now() - t);
 	fflush(stdout);
 	wait_signal();
 	munmap(p, len);
