@@ -1,19 +1,42 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build (once, cached) a debug guest kernel from Debian's linux-source-6.1:
+# Build (once, cached) a debug guest kernel from Debian's kernel source:
 # KASAN, lockdep, kmemleak, debugobjects, debug_pagealloc and UBSAN, plus
 # the virtio, balloon and page-reporting options the QEMU suite needs.
-#   debug-kernel.sh            build if needed; print the build folder
+#   debug-kernel.sh [SERIES]   build if needed; print the build folder
+# SERIES: 6.1 (linux-source-6.1, bookworm; the default) or 6.12
+# (linux-source-6.12, bookworm-backports).
 # The folder holds the source tree linux/ (KDIR for out-of-tree modules),
 # and, as scripts/kernel.sh's image folders do, links vmlinuz and modules/.
-# scripts/kernel.sh serves it as kernel series "6.1-debug".
+# scripts/kernel.sh serves it as kernel series "SERIES-debug".
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-fpr_need linux-source-6.1 make gcc bc bison flex libssl-dev libelf-dev \
-	cpio kmod xz-utils
-tarball=$(ls /usr/src/linux-source-6.1.tar.xz)
-ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+series=${1:-6.1}
+src=linux-source-$series
+fpr_need make gcc bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
+case $series in
+6.1)
+	fpr_need "$src"
+	tarball=/usr/src/$src.tar.xz
+	ver=$(dpkg-query -W -f='${Version}' "$src")
+	;;
+6.12)
+	# Unpacked from the backports package, not installed
+	fpr_aptx_update
+	ver=$(fpr_suite_version "$src" bookworm-backports)
+	[ -n "$ver" ] || die "no $src in bookworm-backports"
+	unpacked=$FPR_CACHE/debug-kernel/$src-$ver
+	tarball=$unpacked/usr/src/$src.tar.xz
+	if [ ! -f "$tarball" ]; then
+		rm -rf "$FPR_CACHE/debug-kernel/$src"-*
+		fpr_download "$series" "$src=$ver" "$unpacked/deb"
+		dpkg-deb -x "$unpacked"/deb/*.deb "$unpacked"
+		rm -rf "$unpacked/deb"
+	fi
+	;;
+*) die "no debug kernel for series '$series' (known: 6.1, 6.12)" ;;
+esac
 
 # Options on top of x86_64_defconfig + kvm_guest.config. One per line;
 # "y"/"m"/"n" or a value.
@@ -61,7 +84,10 @@ UBSAN_BOUNDS y
 UBSAN_SHIFT y
 UBSAN_BOOL y
 UBSAN_ENUM y
-UBSAN_SANITIZE_ALL y
+EOF
+	# 6.9 dropped it: every file is instrumented
+	[ "$series" != 6.1 ] || echo "UBSAN_SANITIZE_ALL y"
+	cat <<'EOF'
 DEBUG_LIST y
 DRM n
 SOUND n
@@ -83,13 +109,13 @@ dir=$FPR_CACHE/debug-kernel/$ver-$(options | md5sum | cut -c1-8)
 tree=$dir/linux
 
 build() {
-	log "building the debug kernel from linux-source-6.1 $ver (once; cached)"
-	# builds of other sources or options, 2 GiB each
+	log "building the debug kernel from $src $ver (once; cached)"
+	# this series' builds of other sources or options, 2 GiB each
 	find "$FPR_CACHE/debug-kernel" -mindepth 1 -maxdepth 1 -type d \
-		-exec rm -rf {} +
+		-name "$series.*" -exec rm -rf {} +
 	mkdir -p "$dir"
 	tar -xaf "$tarball" -C "$dir"
-	mv "$dir"/linux-source-6.1 "$tree"
+	mv "$dir/$src" "$tree"
 	make -C "$tree" -s x86_64_defconfig kvm_guest.config
 	local name val
 	while read -r name val; do
@@ -121,7 +147,7 @@ build() {
 # One build at a time: tests/run-all.sh starts one in the background and
 # the debug suite's call waits here for it
 mkdir -p "$FPR_CACHE/debug-kernel"
-exec 9> "$FPR_CACHE/debug-kernel/.lock"
+exec 9> "$FPR_CACHE/debug-kernel/.lock-$series"
 if ! flock -n 9; then
 	log "waiting for the debug kernel build in progress"
 	flock 9

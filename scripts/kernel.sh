@@ -6,8 +6,9 @@
 #                              folder (with vmlinuz and modules/ links)
 #   kernel.sh headers SERIES   make the headers buildable; print their folder
 # SERIES: 6.1 (bookworm), 6.12 (bookworm-backports), 7.2 (sid), and
-# 6.1-debug: our KASAN/lockdep/kmemleak build of linux-source-6.1
-# (scripts/debug-kernel.sh), a guest kernel for the QEMU suite only.
+# 6.1-debug and 6.12-debug: our KASAN/lockdep/kmemleak builds of
+# linux-source-6.1 and -6.12 (scripts/debug-kernel.sh), guest kernels for
+# the QEMU suite only.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,8 +24,8 @@ suite_of() {
 # The ABI name the amd64 meta package of SERIES depends on.
 krel_of() {
 	local suite ver dep
-	if [ "$1" = 6.1-debug ]; then
-		cat "$("$FPR_TOP/scripts/debug-kernel.sh")/linux/include/config/kernel.release"
+	if [ "${1%-debug}" != "$1" ]; then
+		cat "$("$FPR_TOP/scripts/debug-kernel.sh" "${1%-debug}")/linux/include/config/kernel.release"
 		return
 	fi
 	suite=$(suite_of "$1")
@@ -42,23 +43,10 @@ krel_of() {
 	echo "${dep#linux-image-}"
 }
 
-# Download package $2 (from the extra suites unless SERIES is 6.1) to $3.
-download() {
-	local series=$1 pkg=$2 dir=$3
-	mkdir -p "$dir"
-	if [ "$series" = 6.1 ]; then
-		(cd "$dir" && apt-get download -q "$pkg" >/dev/null) ||
-			die "cannot download $pkg"
-	else
-		(cd "$dir" && fpr_aptx apt-get download -q "$pkg" >/dev/null) ||
-			die "cannot download $pkg"
-	fi
-}
-
 cmd_image() {
 	local series=$1 krel dir deb m v
-	if [ "$series" = 6.1-debug ]; then
-		"$FPR_TOP/scripts/debug-kernel.sh"
+	if [ "${series%-debug}" != "$series" ]; then
+		"$FPR_TOP/scripts/debug-kernel.sh" "${series%-debug}"
 		return
 	fi
 	krel=$(krel_of "$series")
@@ -68,11 +56,11 @@ cmd_image() {
 		[ "$series" = 6.1 ] && { apt-get update -qq || true; }
 		rm -rf "$dir"
 		log "fetching kernel image $krel"
-		download "$series" "linux-image-$krel" "$dir/deb"
+		fpr_download "$series" "linux-image-$krel" "$dir/deb"
 		# 7.x splits the image into linux-binary and linux-modules
 		if [ "$series" = 7.2 ]; then
-			download "$series" "linux-binary-$krel" "$dir/deb"
-			download "$series" "linux-modules-$krel" "$dir/deb"
+			fpr_download "$series" "linux-binary-$krel" "$dir/deb"
+			fpr_download "$series" "linux-modules-$krel" "$dir/deb"
 		fi
 		for deb in "$dir"/deb/*.deb; do
 			dpkg-deb -x "$deb" "$dir/root"
@@ -98,8 +86,8 @@ cmd_headers() {
 	local series=$1 krel dir deb
 	krel=$(krel_of "$series")
 	case $series in
-	6.1-debug)
-		echo "$("$FPR_TOP/scripts/debug-kernel.sh")/linux"
+	*-debug)
+		echo "$("$FPR_TOP/scripts/debug-kernel.sh" "${series%-debug}")/linux"
 		;;
 	6.1)
 		fpr_need make gcc libelf-dev dwarves linux-headers-amd64
@@ -121,9 +109,9 @@ cmd_headers() {
 		if [ ! -f "$dir/.ready" ]; then
 			rm -rf "$dir"
 			log "fetching headers for $krel"
-			download "$series" "linux-headers-$krel" "$dir/deb"
-			download "$series" "linux-headers-${krel%-amd64}-common" "$dir/deb"
-			download "$series" "linux-kbuild-${krel%-amd64}" "$dir/deb"
+			fpr_download "$series" "linux-headers-$krel" "$dir/deb"
+			fpr_download "$series" "linux-headers-${krel%-amd64}-common" "$dir/deb"
+			fpr_download "$series" "linux-kbuild-${krel%-amd64}" "$dir/deb"
 			for deb in "$dir"/deb/*.deb; do
 				dpkg-deb -x "$deb" "$dir"
 			done

@@ -105,6 +105,19 @@ fpr_aptx() {
 	"$cmd" $(fpr_aptx_opts) "$@"
 }
 
+# Download package $2 (from the extra suites unless SERIES is 6.1) to $3.
+fpr_download() {
+	local series=$1 pkg=$2 dir=$3
+	mkdir -p "$dir"
+	if [ "$series" = 6.1 ]; then
+		(cd "$dir" && apt-get download -q "$pkg" >/dev/null) ||
+			die "cannot download $pkg"
+	else
+		(cd "$dir" && fpr_aptx apt-get download -q "$pkg" >/dev/null) ||
+			die "cannot download $pkg"
+	fi
+}
+
 # Newest version of package $1 in suite $2 (bookworm, bookworm-backports, sid).
 fpr_suite_version() {
 	fpr_aptx apt-cache madison "$1" |

@@ -2,16 +2,20 @@
 /*
  * Back-off: reporting a block only pays if the guest leaves it alone for a
  * while; if it allocates reported memory again soon, the host has to fault
- * in what it just discarded. At the end of each window (twice the delay in
- * force, at least 1 s), we count the blocks reported earlier that have
- * since been reallocated. Churn reallocates about as much as it lets us
- * report: if that count is from half to four times what the window
- * reported, the delay doubles, up to 2^backoff_max times delay_ms. One
- * large allocation reallocates far more than is reported meanwhile: that
- * changes nothing. Under a quarter, or nothing reported for two windows,
- * and the delay goes back to delay_ms. So does a window as soon as it has
- * reported FPR_BACKOFF_BURST: that is a large free, not churn, and is not
- * held back by a delay that churn before it had lengthened.
+ * in what it just discarded. A window lasts one delay in force (at least
+ * 1 s), so every pass ends one; before the first report of the next pass
+ * we count the blocks reported in the window that the guest has since
+ * reallocated. Churn reallocates about as much as it lets us report: if
+ * every reported block came back (up to four times as many), the delay
+ * goes straight to 2^backoff_max times delay_ms; from half, it doubles.
+ * The pass in which the delay grew is deferred: it reports nothing and
+ * runs again after the longer delay, so the blocks that gave the verdict
+ * are not reported and refaulted once more. One large allocation
+ * reallocates far more than is reported meanwhile: that changes nothing.
+ * Under a quarter, or nothing reported for two windows, and the delay goes
+ * back to delay_ms. So does a window as soon as it has reported
+ * FPR_BACKOFF_BURST: that is a large free, not churn, and is not held back
+ * by a delay that churn before it had lengthened.
  *
  * The reported blocks are tracked in a bitmap over the guest's page frames,
  * one bit per 2^chunk_order pages, set at the block's first page: a block
@@ -85,10 +89,10 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	WRITE_ONCE(bo->level, 0);
 }
 
-/* The window length at back-off step STEP */
+/* The window length at back-off step STEP: one delay, so one pass */
 static unsigned long fpr_backoff_window(unsigned int step)
 {
-	return max(2 * msecs_to_jiffies(fpr_delay_at(step)), (unsigned long)HZ);
+	return max_t(unsigned long, msecs_to_jiffies(fpr_delay_at(step)), HZ);
 }
 
 /* The back-off step in force: delay_ms is multiplied by 2^step */
@@ -135,27 +139,55 @@ static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 	return reused;
 }
 
-/* A window ended: judge it and start the next one */
-static void fpr_backoff_next(struct fpr_dev *fpr, bool idle)
+/* The step after a window: bo->reported blocks reported, REUSED since */
+static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
+				      unsigned long reused, bool idle)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned int level = fpr_backoff_step(fpr);
-	unsigned long reused = fpr_backoff_reused(fpr);
+	unsigned int max = fpr_param_backoff_max();
 
+	/* Nothing reported for two windows: blocks came back slowly */
 	if (idle || reused * 4 < bo->reported ||
 	    bo->reported_pages >= FPR_BACKOFF_BURST)
-		level = 0;
-	else if (bo->reported >= FPR_BACKOFF_MIN_BLOCKS &&
-		 reused * 2 >= bo->reported && reused <= bo->reported * 4 &&
-		 level < fpr_param_backoff_max())
-		level++;
-	bo->window_start = jiffies;
+		return 0;
+	if (bo->reported < FPR_BACKOFF_MIN_BLOCKS || reused > bo->reported * 4)
+		return level;
+	/* All of it came back: churn, whatever the delay was */
+	if (reused >= bo->reported)
+		return max;
+	if (reused * 2 >= bo->reported && level < max)
+		return level + 1;
+	return level;
+}
+
+/*
+ * Called before each report. At the end of a window, judge it and start
+ * the next one; true if the step grew: the caller defers this pass.
+ */
+bool fpr_backoff_defer(struct fpr_dev *fpr)
+{
+	struct fpr_backoff *bo = &fpr->backoff;
+	unsigned long window, now = jiffies;
+	unsigned int old, level;
+	bool idle;
+
+	if (!bo->map)
+		return false;
+	old = fpr_backoff_step(fpr);
+	window = fpr_backoff_window(READ_ONCE(bo->level));
+	if (time_before(now, bo->window_start + window) &&
+	    bo->reported_pages < FPR_BACKOFF_BURST)
+		return false;
+	idle = time_after_eq(now, READ_ONCE(bo->last_report) + 2 * window);
+	level = fpr_backoff_judge(fpr, old, fpr_backoff_reused(fpr), idle);
+	bo->window_start = now;
 	bo->reported = 0;
 	bo->reported_pages = 0;
-	if (level != READ_ONCE(bo->level)) {
-		WRITE_ONCE(bo->level, level);
-		fpr_delay_kick(fpr);
-	}
+	if (level == READ_ONCE(bo->level))
+		return false;
+	WRITE_ONCE(bo->level, level);
+	fpr_delay_kick(fpr);
+	return level > old;
 }
 
 /* Called with every acknowledged report */
@@ -163,18 +195,13 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned long window, pfn, now = jiffies;
 	struct scatterlist *sg;
+	unsigned long pfn;
 	unsigned int i;
 
 	if (!bo->map)
 		return;
-	window = fpr_backoff_window(READ_ONCE(bo->level));
-	if (time_after_eq(now, bo->window_start + window) ||
-	    bo->reported_pages >= FPR_BACKOFF_BURST)
-		fpr_backoff_next(fpr, time_after_eq(now, READ_ONCE(bo->last_report) +
-							2 * window));
-	WRITE_ONCE(bo->last_report, now);
+	WRITE_ONCE(bo->last_report, jiffies);
 	for_each_sg(sgl, sg, nents, i) {
 		bo->reported_pages += sg->length >> PAGE_SHIFT;
 		pfn = page_to_pfn(sg_page(sg));

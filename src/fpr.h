@@ -30,6 +30,7 @@ struct fpr_stats {
 	atomic64_t errors;		/* reports that failed */
 	atomic64_t ack_timeouts;	/* FPR_ACK_WARN_SECS waits without ack */
 	atomic64_t reused;		/* reported blocks reallocated (backoff.c) */
+	atomic64_t deferred;		/* passes deferred by the back-off */
 	atomic64_t blocks[FPR_NR_ORDERS];	/* reported blocks per order */
 	atomic64_t last_report_ms;	/* CLOCK_BOOTTIME of the last ack */
 };
@@ -141,6 +142,7 @@ void fpr_backoff_init(struct fpr_dev *fpr);
 void fpr_backoff_free(struct fpr_dev *fpr);
 void fpr_backoff_reset(struct fpr_dev *fpr);
 unsigned int fpr_backoff_step(struct fpr_dev *fpr);
+bool fpr_backoff_defer(struct fpr_dev *fpr);
 void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
 

@@ -131,4 +131,4 @@ MODULE_PARM_DESC(delay_ms,
 
 module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_backoff_max, 0644);
 MODULE_PARM_DESC(backoff_max,
-		 "While most reported memory is reused and freed again within two delays, double the delay, up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 3)");
+		 "While reported memory is reallocated within a delay (allocate/free churn), lengthen the delay up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 3)");

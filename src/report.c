@@ -38,6 +38,20 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 }
 
 /*
+ * The back-off just grew the delay: end this pass without reporting (the
+ * core puts the pages back as not reported) and queue the next one as the
+ * core would, 2 s ahead, for delay.c to move to the delay in force. The
+ * core may find nothing new to request a pass for, so we queue it.
+ */
+static void fpr_report_defer(struct fpr_dev *fpr)
+{
+	atomic64_inc(&fpr->stats.deferred);
+	mod_delayed_work(system_freezable_wq, &fpr->pr.work,
+			 msecs_to_jiffies(FPR_CORE_DELAY_MS));
+	fpr_delay_kick(fpr);
+}
+
+/*
  * Called by the core with pages it isolated from the free lists. They stay
  * out of the allocator until we return, so we must not return before the
  * device has used the buffer (or has been reset and cannot touch it).
@@ -50,6 +64,10 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	unsigned int waited = 0;
 	int err;
 
+	if (fpr_backoff_defer(fpr)) {
+		fpr_report_defer(fpr);
+		return -EAGAIN;
+	}
 	spin_lock_irq(&fpr->vq_lock);
 	if (fpr->stopping) {
 		spin_unlock_irq(&fpr->vq_lock);

@@ -38,6 +38,8 @@ FPR_REPORTING(ack_timeouts, atomic64_read(&fpr->stats.ack_timeouts));
 FPR_REPORTING(last_report_ms, atomic64_read(&fpr->stats.last_report_ms));
 /* Reported blocks found reallocated at the end of a back-off window */
 FPR_REPORTING(reused_blocks, atomic64_read(&fpr->stats.reused));
+/* Passes the back-off ended unreported when it grew the delay */
+FPR_REPORTING(deferred, atomic64_read(&fpr->stats.deferred));
 /* The back-off step and the delay in force (delay_ms << step) */
 FPR_REPORTING(backoff_step, fpr_backoff_step(fpr));
 FPR_REPORTING(delay_ms, fpr_delay_effective(fpr));
@@ -65,6 +67,7 @@ static struct attribute *fpr_stats_attrs[] = {
 	&dev_attr_reporting_ack_timeouts.attr,
 	&dev_attr_reporting_last_report_ms.attr,
 	&dev_attr_reporting_reused_blocks.attr,
+	&dev_attr_reporting_deferred.attr,
 	&dev_attr_reporting_backoff_step.attr,
 	&dev_attr_reporting_delay_ms.attr,
 	&dev_attr_blocks_per_order.attr,
