@@ -15,7 +15,11 @@
  * Under a quarter, or nothing reported for two windows, and the delay goes
  * back to delay_ms. So does a window as soon as it has reported
  * FPR_BACKOFF_BURST: that is a large free, not churn, and is not held back
- * by a delay that churn before it had lengthened.
+ * by a delay that churn before it had lengthened. Nothing is judged during
+ * the first flush after (re)registration, until half of the memory free
+ * then was reported or reporting went idle: memory the flush has not
+ * reached yet is unreported, so an allocation then takes few of the
+ * reported blocks, and one allocate/free cycle would look like churn.
  *
  * The reported blocks are tracked in a bitmap over the guest's page frames,
  * one bit per 2^chunk_order pages, set at the block's first page: a block
@@ -78,6 +82,10 @@ void fpr_backoff_free(struct fpr_dev *fpr)
 void fpr_backoff_reset(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
+	struct sysinfo si;
+
+	si_meminfo(&si);
+	bo->flush_left = si.freeram / 2;
 
 	if (bo->map)
 		bitmap_zero(bo->map, bo->nbits);
@@ -150,7 +158,9 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 	if (idle || reused * 4 < bo->reported ||
 	    bo->reported_pages >= FPR_BACKOFF_BURST)
 		return 0;
-	if (bo->reported < FPR_BACKOFF_MIN_BLOCKS || reused > bo->reported * 4)
+	/* The first flush is on, too little to judge, or a large allocation */
+	if (bo->flush_left || bo->reported < FPR_BACKOFF_MIN_BLOCKS ||
+	    reused > bo->reported * 4)
 		return level;
 	/* All of it came back: churn, whatever the delay was */
 	if (reused >= bo->reported)
@@ -179,6 +189,8 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	    bo->reported_pages < FPR_BACKOFF_BURST)
 		return false;
 	idle = time_after_eq(now, READ_ONCE(bo->last_report) + 2 * window);
+	if (idle)
+		bo->flush_left = 0;
 	level = fpr_backoff_judge(fpr, old, fpr_backoff_reused(fpr), idle);
 	bo->window_start = now;
 	bo->reported = 0;
@@ -204,6 +216,8 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 	WRITE_ONCE(bo->last_report, jiffies);
 	for_each_sg(sgl, sg, nents, i) {
 		bo->reported_pages += sg->length >> PAGE_SHIFT;
+		bo->flush_left -= min(bo->flush_left,
+				      (unsigned long)sg->length >> PAGE_SHIFT);
 		pfn = page_to_pfn(sg_page(sg));
 		/* Blocks are aligned to their size: smaller ones are skipped */
 		if (sg->length < (PAGE_SIZE << bo->chunk_order) ||

@@ -86,6 +86,7 @@ struct fpr_backoff {
 	unsigned long tracked;		/* bits set in map */
 	unsigned long reported;		/* tracked blocks reported in window */
 	unsigned long reported_pages;	/* all pages reported in window */
+	unsigned long flush_left;	/* pages of the first flush to report */
 	unsigned long window_start;	/* jiffies */
 	unsigned long last_report;	/* jiffies */
 	unsigned int level;		/* delay_ms << level, see backoff_max */

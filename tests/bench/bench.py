@@ -188,10 +188,15 @@ def reported_bytes(g):
 
 
 def held_seconds(g, mib):
-    """Touch MIB in the guest (fprmem hold), free it: seconds it took."""
+    """Touch MIB in the guest (fprmem hold), free it: seconds it took
+    (None if fprmem's log does not say)."""
     reclaim.hold(g, mib)
-    m = re.search(r"held \d+ MiB in ([\d.]+) s", g.read("/tmp/hold.log"))
+    log = g.read("/tmp/hold.log")
     reclaim.release(g)
+    m = re.search(r"held \d+ MiB in ([\d.]+) s", log)
+    if not m:
+        print("  refault round skipped: fprmem hold said %r" % log[:200])
+        return None
     return float(m.group(1))
 
 
@@ -207,8 +212,8 @@ def refault_cost(g, mib=512, rounds=3):
         held_seconds(g, mib)                   # now resident on the host
         rss0 = g.rss()
         kept = held_seconds(g, mib)
-        if g.rss() - rss0 > mib * MIB / 8:     # not the same pages again
-            continue
+        if kept is None or g.rss() - rss0 > mib * MIB / 8:
+            continue                           # not the same pages again
         busy0, irq0 = guest_busy(g), reporting_irqs(g)
         g.run("modprobe virtio_fpr delay_ms=100")
         quiesce(g)
@@ -219,7 +224,7 @@ def refault_cost(g, mib=512, rounds=3):
         taken = held_seconds(g, mib)
         back = (g.rss() - rss0) / MIB          # MiB the host faulted in
         # a reload reports only what is not marked reported from before
-        if back < mib / 4 or sent < mib / 2 or not irqs:
+        if taken is None or back < mib / 4 or sent < mib / 2 or not irqs:
             continue
         refault.append(1000 * (taken - kept) / back)
         report.append(1000 * busy / sent)

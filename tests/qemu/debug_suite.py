@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 """Every path of the driver in one guest, sized for the debug kernel
-(6.1-debug: KASAN, lockdep, kmemleak, debugobjects, debug_pagealloc,
+(6.1-debug, 6.12-debug: KASAN, lockdep, kmemleak, debugobjects, debug_pagealloc,
 UBSAN): reporting at a low order with back-off under churn and checksummed
 data, inflate/deflate, stats, unbind/bind and rmmod/insmod mid-report,
 device paused, freeze/restore, then a kmemleak scan (the harness's
@@ -55,13 +55,15 @@ class DebugScenarios:
                        m is not None and m.group(2) == "0" and
                        c["reports"] > 0 and b["stats_updates"] > 0 and
                        found and not problems,
-                       "%s: %d reports (%d MiB), %d reused blocks; balloon "
+                       "%s: %d reports (%d MiB), %d reused blocks, %d "
+                       "passes deferred; balloon "
                        "1536 MiB and back (last binding: %d pages in, %d "
                        "out), %d stats updates; paused 5 s; %d/%d "
                        "unbind+bind and rmmod+insmod; freeze/restore rc %d; "
                        "%s; %s; %s" %
                        (self.k.krel, c["reports"], c["pages"] >> 8,
-                        c["reused_blocks"], b["inflated"], b["deflated"],
+                        c["reused_blocks"], c["deferred"], b["inflated"],
+                        b["deflated"],
                         b["stats_updates"], ok_cycles, cycles, rc_s,
                         churn, verify,
                         "kmemleak: found fpr_leak's object, nothing else"
