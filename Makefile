@@ -6,9 +6,11 @@
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
 #   make demo / make check   QEMU demo / every test (root, Debian)
-#   make check-debug         the whole QEMU suite on the debug kernel (3-4 h)
+#   make check-debug         the whole QEMU suite on the debug kernel (3-4 h;
+#                            DEBUG_SERIES=6.12 for the 6.12 one)
 #   make bench               reclaim benchmark against virtio_balloon
 KVER ?= $(shell uname -r)
+DEBUG_SERIES ?= 6.1
 KDIR ?= /lib/modules/$(KVER)/build
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 # The one place the version lives is debian/changelog.
@@ -62,7 +64,7 @@ check:
 	tests/run-all.sh
 
 check-debug:
-	tests/run-all.sh --debug
+	tests/run-all.sh --debug $(DEBUG_SERIES)
 
 demo:
 	tests/demo.sh

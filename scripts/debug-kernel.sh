@@ -22,18 +22,10 @@ case $series in
 	ver=$(dpkg-query -W -f='${Version}' "$src")
 	;;
 6.12)
-	# Unpacked from the backports package, not installed
 	fpr_aptx_update
 	ver=$(fpr_suite_version "$src" bookworm-backports)
 	[ -n "$ver" ] || die "no $src in bookworm-backports"
-	unpacked=$FPR_CACHE/debug-kernel/$src-$ver
-	tarball=$unpacked/usr/src/$src.tar.xz
-	if [ ! -f "$tarball" ]; then
-		rm -rf "$FPR_CACHE/debug-kernel/$src"-*
-		fpr_download "$series" "$src=$ver" "$unpacked/deb"
-		dpkg-deb -x "$unpacked"/deb/*.deb "$unpacked"
-		rm -rf "$unpacked/deb"
-	fi
+	tarball=$FPR_CACHE/debug-kernel/$src-$ver/usr/src/$src.tar.xz
 	;;
 *) die "no debug kernel for series '$series' (known: 6.1, 6.12)" ;;
 esac
@@ -108,8 +100,20 @@ EOF
 dir=$FPR_CACHE/debug-kernel/$ver-$(options | md5sum | cut -c1-8)
 tree=$dir/linux
 
+# The source tarball, from the backports package unpacked (not installed)
+fetch_source() {
+	local unpacked=$FPR_CACHE/debug-kernel/$src-$ver
+
+	[ ! -f "$tarball" ] || return 0
+	rm -rf "$FPR_CACHE/debug-kernel/$src"-*
+	fpr_download "$series" "$src=$ver" "$unpacked/deb"
+	dpkg-deb -x "$unpacked"/deb/*.deb "$unpacked"
+	rm -rf "$unpacked/deb"
+}
+
 build() {
 	log "building the debug kernel from $src $ver (once; cached)"
+	fetch_source
 	# this series' builds of other sources or options, 2 GiB each
 	find "$FPR_CACHE/debug-kernel" -mindepth 1 -maxdepth 1 -type d \
 		-name "$series.*" -exec rm -rf {} +
@@ -147,7 +151,7 @@ build() {
 # One build at a time: tests/run-all.sh starts one in the background and
 # the debug suite's call waits here for it
 mkdir -p "$FPR_CACHE/debug-kernel"
-exec 9> "$FPR_CACHE/debug-kernel/.lock-$series"
+exec 9> "$FPR_CACHE/debug-kernel/.lock"
 if ! flock -n 9; then
 	log "waiting for the debug kernel build in progress"
 	flock 9

@@ -9,9 +9,10 @@
 # "N passed, N failed" summed over all of them.
 #   tests/run-all.sh [--series 6.1,6.12,7.2] [--only main,cycles,...]
 # With arguments, only the QEMU suite's selection changes.
-#   tests/run-all.sh --debug
-# runs only the whole QEMU suite on the debug kernel (make check-debug,
-# 3 to 4 hours; two timings are not asserted there, see README).
+#   tests/run-all.sh --debug [6.1|6.12]
+# runs only the whole QEMU suite on the debug kernel of that series (make
+# check-debug [DEBUG_SERIES=6.12], 3 to 4 hours; two timings are not
+# asserted there, see README).
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -20,7 +21,7 @@ fpr_need qemu-system-x86 python3 make gcc busybox-static cpio kmod
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 if [ "${1:-}" = --debug ]; then
-	"$FPR_TOP/tests/qemu/suite.py" --series 6.1-debug 2>&1 |
+	"$FPR_TOP/tests/qemu/suite.py" --series "${2:-6.1}-debug" 2>&1 |
 		tee "$logs/suite-debug"
 else
 	# The debug kernel builds (once, about 20 min of both cores) at the
