@@ -28,7 +28,8 @@ struct fpr_dev *fpr_active;
 
 static unsigned int fpr_order = pageblock_order;
 static unsigned int fpr_delay_ms = FPR_CORE_DELAY_MS;
-static unsigned int fpr_backoff_max = 3;
+/* 16 times delay_ms: 32 s at 2000 ms, as long as the core's first flush */
+static unsigned int fpr_backoff_max = 4;
 
 unsigned int fpr_param_order(void)
 {
@@ -131,4 +132,4 @@ MODULE_PARM_DESC(delay_ms,
 
 module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_backoff_max, 0644);
 MODULE_PARM_DESC(backoff_max,
-		 "While reported memory is reallocated within a delay (allocate/free churn), lengthen the delay up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 3)");
+		 "While reported memory is reallocated within a delay (allocate/free churn), lengthen the delay up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 4)");

@@ -68,8 +68,12 @@ class BackoffScenarios:
                         deferred))
 
             # Back to delay_ms once nothing was reported for two windows
-            # of the top step: 3.2 s (32 s on the debug kernel)
-            after = watch(g, 15, lambda s: s == (0, delay))
+            # of the top step (backoff_max, 4 by default): 6.4 s (64 s on
+            # the debug kernel), and 10 s to spare
+            top = int(g.read(PARAMS + "/backoff_max"))
+            wait = 2 * (delay << top) / 1000 + 10
+            after = watch(g, wait / g.kernel.slow,
+                          lambda s: s == (0, delay))
             r = reclaim.measure(g, mib=1024, seconds=30)
             self.check("backoff-ends",
                        after[-1] == (0, delay) and r.fraction >= 0.9,
