@@ -172,7 +172,8 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 
 /*
  * Called before each report. At the end of a window, judge it and start
- * the next one; true if the step grew: the caller defers this pass.
+ * the next one; true if the step grew: the caller defers this pass, queues
+ * the next one and then has delay.c move it (fpr_delay_kick()).
  */
 bool fpr_backoff_defer(struct fpr_dev *fpr)
 {
@@ -198,8 +199,10 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	if (level == READ_ONCE(bo->level))
 		return false;
 	WRITE_ONCE(bo->level, level);
+	if (level > old)
+		return true;
 	fpr_delay_kick(fpr);
-	return level > old;
+	return false;
 }
 
 /* Called with every acknowledged report */

@@ -40,8 +40,8 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 /*
  * The back-off just grew the delay: end this pass without reporting (the
  * core puts the pages back as not reported) and queue the next one as the
- * core would, 2 s ahead, for delay.c to move to the delay in force. The
- * core may find nothing new to request a pass for, so we queue it.
+ * core would, 2 s ahead, then have delay.c move it to the delay in force.
+ * The core may find nothing new to request a pass for, so we queue it.
  */
 static void fpr_report_defer(struct fpr_dev *fpr)
 {

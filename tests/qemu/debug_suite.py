@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """Every path of the driver in one guest, sized for the debug kernel
-(6.1-debug, 6.12-debug: KASAN, lockdep, kmemleak, debugobjects, debug_pagealloc,
-UBSAN): reporting at a low order with back-off under churn and checksummed
-data, inflate/deflate, stats, unbind/bind and rmmod/insmod mid-report,
-device paused, freeze/restore, then a kmemleak scan (the harness's
-console_problems()). Mixed into suite.Scenarios."""
+(6.1-debug, 6.12-debug: KASAN, lockdep, kmemleak, debugobjects,
+debug_pagealloc, UBSAN): reporting at a low order with back-off under
+churn and checksummed data, inflate/deflate, stats, unbind/bind and
+rmmod/insmod mid-report, device paused, freeze/restore, then a kmemleak
+scan (the harness's console_problems()). Mixed into suite.Scenarios."""
 
 import re
 import time
