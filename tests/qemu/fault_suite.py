@@ -107,7 +107,13 @@ class FaultScenarios:
             paused = g.qmp("query-status")["status"]
             g.qmp("cont")
             time.sleep(5 * self.k.slow)
+            # a guest sharing the host cores with others may need longer
+            # for its next pass: up to 30 s (times the slowness) in all
+            end = time.monotonic() + 25 * self.k.slow
             after = counters(g)["reports"]
+            while after <= before and time.monotonic() < end:
+                time.sleep(1)
+                after = counters(g)["reports"]
             stop(g, "churn")
             rc_v, verify = stop(g, "verify")
             r = reclaim.measure(g, seconds=15)
