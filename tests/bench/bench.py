@@ -22,6 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "qemu"))
+from backoff_suite import churn_rate  # noqa: E402
 from guest import TOP, Guest, Kernel  # noqa: E402
 import fprsys  # noqa: E402
 import reclaim  # noqa: E402
@@ -123,15 +124,6 @@ def fragmented(g):
     return back
 
 
-def churn_once(g, seconds):
-    """Allocate, touch and free 64 MiB in a loop for SECONDS: MiB/s."""
-    g.run("fprmem churn 64 > /tmp/churn.log 2>&1 & echo $! > /tmp/churn.pid")
-    time.sleep(seconds)
-    reclaim.release(g, "churn")
-    m = re.search(r"([\d.]+) MiB/s", g.read("/tmp/churn.log"))
-    return float(m.group(1)) if m else 0.0
-
-
 # Two-sided 95% quantiles of Student's t for 1 to 20 degrees of freedom
 T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20,
        2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.10, 2.09, 2.09)
@@ -170,7 +162,7 @@ def churn(k, name, cmd, pairs=4, seconds=12, thp=False):
                 reclaim.settle(g)
                 irq0 = reporting_irqs(g)
                 bytes0 = reported_bytes(g) if ours and state == "on" else 0
-                speed[state] = churn_once(g, seconds)
+                speed[state] = churn_rate(g, 64, seconds)
                 if state == "on":
                     irqs += reporting_irqs(g) - irq0
                     if ours:

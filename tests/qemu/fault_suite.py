@@ -9,6 +9,7 @@ import re
 import time
 
 import reclaim
+from balloon_suite import wait_for
 from guest import GuestError
 from fprsys import PARAMS, SYSFS, bound, counters, dmesg_has
 
@@ -109,11 +110,9 @@ class FaultScenarios:
             time.sleep(5 * self.k.slow)
             # a guest sharing the host cores with others may need longer
             # for its next pass: up to 30 s (times the slowness) in all
-            end = time.monotonic() + 25 * self.k.slow
+            wait_for(lambda: counters(g)["reports"] > before,
+                     25 * self.k.slow, period=1)
             after = counters(g)["reports"]
-            while after <= before and time.monotonic() < end:
-                time.sleep(1)
-                after = counters(g)["reports"]
             stop(g, "churn")
             rc_v, verify = stop(g, "verify")
             r = reclaim.measure(g, seconds=15)
