@@ -27,6 +27,20 @@ cp -r "$FPR_TOP/tests/modules" "$work/tests/"
 
 if [ "$series" = 7.2 ]; then
 	root=$("$FPR_TOP/scripts/sid-chroot.sh")
+	# Debian's headers lack the script with which 6.19+ checks that
+	# sparse knows typeof_unqual (without it C=2 quietly runs no sparse):
+	# supply one that does that check
+	valid=$root$kdir/../linux-headers-${krel%-amd64}-common/scripts/checker-valid.sh
+	if [ ! -x "$valid" ]; then
+		cat > "$valid" <<'EOS'
+#!/bin/sh
+# virtio-fpr: stands in for the kernel's scripts/checker-valid.sh
+printf 'int x; __typeof_unqual__(x) y;\n' > /tmp/fpr-checker.c
+"$@" -Wno-decl /tmp/fpr-checker.c 2>&1 | grep -q . || echo 1
+rm -f /tmp/fpr-checker.c
+EOS
+		chmod +x "$valid"
+	fi
 	rm -rf "$root/build/$krel"
 	mkdir -p "$root/build"
 	cp -r "$work" "$root/build/$krel"

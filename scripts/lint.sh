@@ -55,8 +55,10 @@ fpr_need sparse
 for series in $FPR_SERIES; do
 	"$FPR_TOP/scripts/build.sh" "$series" W=1 C=2 > "$log" 2>&1
 	status=$?
-	# sparse and the compiler both say "warning:" or "error:"
-	if grep -E "(warning|error):" "$log" | grep -v "^make" >/dev/null; then
+	# sparse and the compiler both say "warning:" or "error:"; kbuild
+	# says when it skipped sparse
+	if grep -E "(warning|error):|is not available or not up to date" \
+		"$log" | grep -v "^make" >/dev/null; then
 		status=1
 	fi
 	result "build-$series-W1-sparse" "$status" "$log"

@@ -26,25 +26,34 @@ void fpr_balloon_ack(struct virtqueue *vq)
 	wake_up(&fpr->balloon.acked);
 }
 
-/* Hand the pfns array to the device and wait until it has used it. */
+/*
+ * Hand the pfns array to the device and wait until it has used it, or
+ * until it is reset (by teardown, or here when its queue broke): a reset
+ * device forgot the pages, so the caller may go on either way.
+ */
 static void fpr_balloon_tell_host(struct fpr_dev *fpr, struct virtqueue *vq)
 {
 	struct fpr_balloon *b = &fpr->balloon;
 	struct scatterlist sg;
-	unsigned int len;
 	int err;
 
 	lockdep_assert_held(&b->lock);
+	if (fpr_device_is_reset(fpr))
+		return;
 	sg_init_one(&sg, b->pfns, sizeof(b->pfns[0]) * b->num_pfns);
+	/* One buffer at a time: fails only on a broken queue (-EIO) */
 	err = virtqueue_add_outbuf(vq, &sg, 1, b, GFP_KERNEL);
-	if (WARN_ON_ONCE(err))
-		return;		/* one buffer at a time: the queue has room */
+	if (err) {
+		atomic64_inc(&fpr->stats.errors);
+		dev_err(&fpr->vdev->dev, "cannot queue %u balloon pages on %s: %d; resetting the device\n",
+			b->num_pfns, vq->name, err);
+		fpr_device_reset(fpr);
+		return;
+	}
 	virtqueue_kick(vq);
-	while (!wait_event_timeout(b->acked, virtqueue_get_buf(vq, &len),
-				   FPR_ACK_WARN_SECS * HZ))
-		dev_warn(&fpr->vdev->dev,
-			 "device has not acknowledged %u balloon pages on %s for %u s; still waiting\n",
-			 b->num_pfns, vq->name, FPR_ACK_WARN_SECS);
+	fpr_device_wait_used(fpr, &b->acked, vq, b->num_pfns,
+			     vq == b->inflate_vq ? "inflated pages" :
+			     "deflated pages");
 }
 
 static void fpr_balloon_set_pfns(struct fpr_dev *fpr, struct page *page)
@@ -99,7 +108,8 @@ static unsigned int fpr_balloon_fill(struct fpr_dev *fpr, unsigned int num)
 
 /*
  * Give up to num device pages back to the guest; returns how many. The
- * host hears of them before any is reused (MUST_TELL_HOST or not).
+ * host hears of them before any is reused (MUST_TELL_HOST or not), unless
+ * the device was reset: then it holds none of them.
  */
 static unsigned int fpr_balloon_leak(struct fpr_dev *fpr, unsigned int num)
 {

@@ -9,7 +9,6 @@
  * here.
  */
 #include <linux/jiffies.h>
-#include <linux/timer.h>
 
 #include "fpr.h"
 
@@ -35,12 +34,10 @@ static unsigned long fpr_delay_period(struct fpr_dev *fpr)
 /* Give the core's pending pass the expiry the delay in force asks for */
 static void fpr_delay_move(struct fpr_dev *fpr)
 {
-	struct delayed_work *pass = &fpr->pr.work;
 	unsigned long expires, target, now = jiffies;
 
-	if (!timer_pending(&pass->timer))
+	if (!fpr_core_pass_pending(fpr, &expires))
 		return;
-	expires = READ_ONCE(pass->timer.expires);
 	/* Not our expiry: the core queued it FPR_CORE_DELAY_MS ahead */
 	if (expires != fpr->delay_expires)
 		fpr->delay_queued = expires -
@@ -49,9 +46,8 @@ static void fpr_delay_move(struct fpr_dev *fpr)
 	target = fpr->delay_queued + msecs_to_jiffies(fpr_delay_effective(fpr));
 	if (target == expires)
 		return;
-	mod_delayed_work(system_freezable_wq, pass,
-			 time_after(target, now) ? target - now : 1);
-	fpr->delay_expires = READ_ONCE(pass->timer.expires);
+	fpr_core_pass_queue(fpr, time_after(target, now) ? target - now : 1);
+	fpr_core_pass_pending(fpr, &fpr->delay_expires);
 }
 
 static void fpr_delay_fn(struct work_struct *work)

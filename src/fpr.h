@@ -6,6 +6,7 @@
 #define _FPR_H
 
 #include <linux/atomic.h>
+#include <linux/debugfs.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
@@ -17,18 +18,23 @@
 
 #include <virtio_fpr/compat.h>
 
-/* The core waits this long before a pass (PAGE_REPORTING_DELAY, all kernels) */
+/* The core waits this long before a pass (PAGE_REPORTING_DELAY; core.c) */
 #define FPR_CORE_DELAY_MS	2000U
+/* The core's page_reporting_order before anyone set it (-1), or unknown */
+#define FPR_CORE_ORDER_UNSET	UINT_MAX
 /* Longest delay_ms, also the cap of the backed-off delay */
 #define FPR_DELAY_MAX_MS	600000U
 /* Period of the "device has not acknowledged" warning */
 #define FPR_ACK_WARN_SECS	10U
+/* Teardown gives a device this long to use its buffers, then resets it */
+#define FPR_TEARDOWN_SECS	5U
 
 struct fpr_stats {
 	atomic64_t reports;		/* acknowledged report requests */
 	atomic64_t pages;		/* base pages in them */
-	atomic64_t errors;		/* reports that failed */
+	atomic64_t errors;		/* reports or balloon requests that failed */
 	atomic64_t ack_timeouts;	/* FPR_ACK_WARN_SECS waits without ack */
+	atomic64_t resets;		/* device reset while it held buffers */
 	atomic64_t reused;		/* reported blocks reallocated (backoff.c) */
 	atomic64_t deferred;		/* passes deferred by the back-off */
 	atomic64_t blocks[FPR_NR_ORDERS];	/* reported blocks per order */
@@ -92,17 +98,36 @@ struct fpr_backoff {
 	unsigned int level;		/* delay_ms << level, see backoff_max */
 };
 
+/* Why free page reporting is on or off for a device (sysfs reporting/state) */
+enum fpr_state {
+	FPR_ACTIVE,
+	FPR_OFF_NOT_OFFERED,		/* no VIRTIO_BALLOON_F_PAGE_REPORTING */
+	FPR_OFF_POISON,			/* guest poisons, device lacks PAGE_POISON */
+	FPR_OFF_BUSY,			/* another driver holds the core */
+	FPR_OFF_ERROR,			/* queue too small, registration error */
+};
+
 struct fpr_dev {
 	struct virtio_device *vdev;
-	struct virtqueue *reporting_vq;
+	struct virtqueue *reporting_vq;	/* NULL without PAGE_REPORTING */
 	struct page_reporting_dev_info pr;
+	enum fpr_state state;		/* under fpr_lock */
 	bool registered;		/* pr is registered with the core */
 	unsigned int core_order_saved;	/* core order before we registered */
+	unsigned int core_order_set;	/* core order we set */
+	struct delayed_work order_work;	/* re-registers at a new order (6.1) */
 
-	/* Serialises vq use against device teardown */
+	/* device.c: buffers in flight against reset and teardown */
 	spinlock_t vq_lock;
 	bool stopping;			/* no new buffers (under vq_lock) */
+	bool skip_reports;		/* report() returns at once (vq_lock) */
 	bool reset_done;		/* device reset: it uses no buffer */
+	struct mutex reset_lock;	/* one reset at a time */
+	bool teardown;			/* waits end FPR_TEARDOWN_SECS after */
+	unsigned long teardown_start;	/* jiffies */
+	bool stall_acks;		/* fault injection: ignore used buffers */
+	bool in_flight;			/* a report is queued (under vq_lock) */
+	struct dentry *debugfs;
 	wait_queue_head_t acked;
 
 	/* delay_ms != core delay: move the core's pending pass (delay.c) */
@@ -121,14 +146,39 @@ struct fpr_dev {
 extern struct mutex fpr_lock;
 extern struct fpr_dev *fpr_active;	/* under fpr_lock */
 unsigned int fpr_param_order(void);
+bool fpr_param_order_given(void);
+void fpr_param_order_adopt(unsigned int order);
 unsigned int fpr_param_delay_ms(void);
 unsigned int fpr_param_backoff_max(void);
 
+/* core.c: every access to the page reporting core's private state */
+void fpr_core_exit(void);
+bool fpr_core_order_runtime(void);
+unsigned int fpr_core_order(void);
+void fpr_core_set_order(unsigned int order);
+bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires);
+void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay);
+
+/* device.c: waits for the device that end when it is reset, and resets */
+void fpr_device_init(struct fpr_dev *fpr);
+void fpr_device_started(struct fpr_dev *fpr);
+void fpr_device_reset(struct fpr_dev *fpr);
+bool fpr_device_is_reset(struct fpr_dev *fpr);
+void fpr_device_teardown(struct fpr_dev *fpr);
+bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
+			  struct virtqueue *vq, unsigned int n,
+			  const char *what);
+void fpr_device_debugfs_init(void);
+void fpr_device_debugfs_exit(void);
+void fpr_device_debugfs_add(struct fpr_dev *fpr);
+void fpr_device_debugfs_remove(struct fpr_dev *fpr);
+
 /* report.c: page reporting core registration and report() */
-int fpr_report_start(struct fpr_dev *fpr);
+void fpr_report_init(struct fpr_dev *fpr);
+void fpr_report_start(struct fpr_dev *fpr);
 void fpr_report_stop(struct fpr_dev *fpr);
-int fpr_report_set_order(struct fpr_dev *fpr, unsigned int order);
-void fpr_report_kick(struct fpr_dev *fpr);
+void fpr_report_set_order(struct fpr_dev *fpr, unsigned int order);
+const char *fpr_report_state(struct fpr_dev *fpr);
 
 /* delay.c: delay_ms applied to the core's pass scheduling */
 void fpr_delay_init(struct fpr_dev *fpr);
@@ -146,6 +196,7 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr);
 bool fpr_backoff_defer(struct fpr_dev *fpr);
 void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
+unsigned long fpr_backoff_tracked(struct fpr_dev *fpr);
 
 /* balloon.c: the device's num_pages target, deflate-on-OOM, migration */
 void fpr_balloon_init(struct fpr_dev *fpr);

@@ -2,14 +2,16 @@
 /*
  * virtio_fpr: free page reporting for the virtio balloon device.
  *
- * Binds to the virtio balloon device, negotiates free page reporting (and
- * page poison where the guest needs it) and forwards the page reporting
- * core's batches to the device's reporting virtqueue. It also serves the
- * balloon's other functions (balloon.c, stats.c), so that it can replace
- * virtio_balloon.
+ * Binds to every virtio balloon device. Where the device offers free page
+ * reporting (and page poison where the guest needs it) and no other driver
+ * holds the page reporting core, it forwards the core's batches to the
+ * device's reporting virtqueue (report.c). It always serves the balloon's
+ * other functions (balloon.c, stats.c), so that it can replace
+ * virtio_balloon on any host.
  */
 #include <linux/module.h>
 #include <linux/mm.h>
+#include <linux/virtio_ring.h>
 #include <linux/virtio.h>
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_config.h>
@@ -61,8 +63,11 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 	}
 	if (offered & BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		names[n++] = "free_page_vq";
-	callbacks[n] = fpr_ack;
-	names[n++] = "reporting_vq";
+	/* Last: declined (poison), it shifts nothing */
+	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_REPORTING)) {
+		callbacks[n] = fpr_ack;
+		names[n++] = "reporting_vq";
+	}
 
 	err = fpr_find_vqs(vdev, n, vqs, callbacks, names);
 	if (err)
@@ -72,7 +77,9 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 	fpr->balloon.stats_vq = virtio_has_feature(vdev,
 						   VIRTIO_BALLOON_F_STATS_VQ) ?
 				vqs[stats] : NULL;
-	fpr->reporting_vq = vqs[n - 1];
+	fpr->reporting_vq = virtio_has_feature(vdev,
+					       VIRTIO_BALLOON_F_REPORTING) ?
+			    vqs[n - 1] : NULL;
 	return 0;
 }
 
@@ -89,21 +96,6 @@ static void fpr_write_poison(struct fpr_dev *fpr)
 			 &poison_val);
 }
 
-/* Say why we cannot report on this device; always returns -ENODEV. */
-static int fpr_refuse(struct virtio_device *vdev)
-{
-	u64 offered = fpr_device_features(vdev);
-
-	if (!(offered & BIT_ULL(VIRTIO_BALLOON_F_REPORTING)))
-		dev_err(&vdev->dev,
-			"device does not offer free page reporting (VIRTIO_BALLOON_F_PAGE_REPORTING); enable it on the host, e.g. QEMU -device virtio-balloon-pci,free-page-reporting=on\n");
-	else
-		dev_err(&vdev->dev,
-			"guest expects free pages to keep their contents (%s) but the device does not offer VIRTIO_BALLOON_F_PAGE_POISON; not reporting free pages (enable it on the host, e.g. QEMU page-poison=on)\n",
-			want_init_on_free() ? "init_on_free" : "page_poison");
-	return -ENODEV;
-}
-
 static int fpr_validate(struct virtio_device *vdev)
 {
 	/*
@@ -116,6 +108,8 @@ static int fpr_validate(struct virtio_device *vdev)
 	else if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
 
+	/* As virtio_balloon: queueing a report must not allocate memory */
+	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	/* Reported addresses are guest physical, never IOVAs */
 	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
 	return 0;
@@ -133,39 +127,26 @@ static int fpr_start_device(struct fpr_dev *fpr)
 		return err;
 	}
 	fpr_write_poison(fpr);
-	spin_lock_irq(&fpr->vq_lock);
-	fpr->stopping = false;
-	fpr->reset_done = false;
-	spin_unlock_irq(&fpr->vq_lock);
+	fpr_device_started(fpr);
 	virtio_device_ready(fpr->vdev);
 	return 0;
 }
 
 /*
- * Stop using the device: no new buffers, then reset. A report waiting for
- * a device that never answers then ends, and its pages go back to the
- * allocator only once the device can no longer touch them.
+ * Leave the core: the device is reset first, so that a report waiting for
+ * a device that never answers ends, and its pages go back to the allocator
+ * only once the device can no longer touch them.
  */
-static void fpr_stop_device(struct fpr_dev *fpr)
-{
-	spin_lock_irq(&fpr->vq_lock);
-	fpr->stopping = true;
-	spin_unlock_irq(&fpr->vq_lock);
-	virtio_reset_device(fpr->vdev);
-	/* Pairs with fpr_report(): the reset is complete before it sees this */
-	smp_store_release(&fpr->reset_done, true);
-	wake_up_all(&fpr->acked);
-}
-
-/* Unregister from the core; the device is reset first, see above */
 static void fpr_stop_reporting(struct fpr_dev *fpr)
 {
 	mutex_lock(&fpr_lock);
-	fpr_active = NULL;
-	fpr_delay_stop(fpr);
+	if (fpr_active == fpr)
+		fpr_active = NULL;
 	mutex_unlock(&fpr_lock);
+	/* Unlocked: it may wait for a pass that waits for the device */
+	cancel_delayed_work_sync(&fpr->order_work);
 
-	fpr_stop_device(fpr);
+	fpr_device_reset(fpr);
 
 	mutex_lock(&fpr_lock);
 	fpr_report_stop(fpr);
@@ -181,16 +162,14 @@ static int fpr_probe(struct virtio_device *vdev)
 		dev_err(&vdev->dev, "device has no config space access\n");
 		return -EINVAL;
 	}
-	if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_REPORTING))
-		return fpr_refuse(vdev);
 
 	fpr = kzalloc(sizeof(*fpr), GFP_KERNEL);
 	if (!fpr)
 		return -ENOMEM;
 	fpr->vdev = vdev;
 	vdev->priv = fpr;
-	spin_lock_init(&fpr->vq_lock);
-	init_waitqueue_head(&fpr->acked);
+	fpr_device_init(fpr);
+	fpr_report_init(fpr);
 	fpr_delay_init(fpr);
 	fpr_backoff_init(fpr);
 	fpr_balloon_init(fpr);
@@ -206,36 +185,24 @@ static int fpr_probe(struct virtio_device *vdev)
 	if (err)
 		goto err_stats_group;
 
+	/* Reporting or not, with the reason in the log and reporting/state */
 	mutex_lock(&fpr_lock);
-	err = fpr_report_start(fpr);
-	if (!err) {
-		fpr_active = fpr;
-		fpr_delay_update(fpr);
-	}
+	fpr_report_start(fpr);
 	mutex_unlock(&fpr_lock);
-	if (err)
-		goto err_balloon_group;
 
 	err = fpr_balloon_start(fpr);
 	if (err)
 		goto err_report;
-
-	dev_info(&vdev->dev,
-		 "free page reporting enabled: order %u (%lu KiB), delay %u ms%s\n",
-		 fpr_param_order(), (PAGE_SIZE << fpr_param_order()) / SZ_1K,
-		 fpr_param_delay_ms(),
-		 virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON) ?
-		 ", page poison" : "");
+	fpr_device_debugfs_add(fpr);
 	return 0;
 
 err_report:
 	fpr_stop_reporting(fpr);
-err_balloon_group:
 	device_remove_group(&vdev->dev, &fpr_balloon_group);
 err_stats_group:
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 err_reset:
-	virtio_reset_device(vdev);
+	fpr_device_reset(fpr);
 	vdev->config->del_vqs(vdev);
 err_free:
 	vdev->priv = NULL;
@@ -244,10 +211,16 @@ err_free:
 	return err;
 }
 
+/*
+ * Whatever the device does, this finishes: waits for it end
+ * FPR_TEARDOWN_SECS after teardown begins, with a reset (device.c).
+ */
 static void fpr_remove(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr = vdev->priv;
 
+	fpr_device_teardown(fpr);
+	fpr_device_debugfs_remove(fpr);
 	/* Balloon pages go back to the guest while the device still works */
 	fpr_balloon_stop(fpr);
 	fpr_stop_reporting(fpr);
@@ -270,20 +243,21 @@ static void fpr_config_changed(struct virtio_device *vdev)
 
 #ifdef CONFIG_PM_SLEEP
 /*
- * Suspend and hibernation: the core's passes run on a freezable workqueue,
- * already frozen here, so no report is in flight. Reporting stays
- * registered; the balloon is emptied (as virtio_balloon does), the device
- * is reset and set up again on restore, and the balloon refilled.
+ * Suspend and hibernation: reporting stays registered; a pass that runs
+ * meanwhile finds the device stopped and reports nothing. The balloon is
+ * emptied (as virtio_balloon does), the device reset and set up again on
+ * restore, and the balloon refilled. Bounded like remove.
  */
 static int fpr_freeze(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr = vdev->priv;
 
+	fpr_device_teardown(fpr);
 	fpr_balloon_stop(fpr);
 	mutex_lock(&fpr_lock);
 	fpr_delay_stop(fpr);
 	mutex_unlock(&fpr_lock);
-	fpr_stop_device(fpr);
+	fpr_device_reset(fpr);
 	vdev->config->del_vqs(vdev);
 	return 0;
 }
@@ -331,7 +305,31 @@ static struct virtio_driver fpr_driver = {
 	.restore		= fpr_restore,
 #endif
 };
-module_virtio_driver(fpr_driver);
+
+static int __init fpr_init(void)
+{
+	int err;
+
+	fpr_device_debugfs_init();
+	err = register_virtio_driver(&fpr_driver);
+	if (err)
+		goto err_debugfs;
+	return 0;
+
+err_debugfs:
+	fpr_device_debugfs_exit();
+	fpr_core_exit();
+	return err;
+}
+module_init(fpr_init);
+
+static void __exit fpr_exit(void)
+{
+	unregister_virtio_driver(&fpr_driver);
+	fpr_device_debugfs_exit();
+	fpr_core_exit();
+}
+module_exit(fpr_exit);
 
 MODULE_DESCRIPTION("Free page reporting driver for the virtio balloon device");
 MODULE_AUTHOR("virtio-fpr developers");

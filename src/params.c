@@ -12,12 +12,6 @@
 
 #include "fpr.h"
 
-#ifdef FPR_HAVE_PR_ORDER_EXPORT
-#define FPR_ORDER_MIN	0U
-#else
-/* The 6.1 core takes order 0 from a driver as "use pageblock_order" */
-#define FPR_ORDER_MIN	1U
-#endif
 #define FPR_DELAY_MIN_MS	10U
 /* 2^6 = 64 times delay_ms at most */
 #define FPR_BACKOFF_MAX		6U
@@ -26,7 +20,9 @@
 DEFINE_MUTEX(fpr_lock);
 struct fpr_dev *fpr_active;
 
+/* Until given: the core's page_reporting_order if set, else pageblock */
 static unsigned int fpr_order = pageblock_order;
+static bool fpr_order_given;
 static unsigned int fpr_delay_ms = FPR_CORE_DELAY_MS;
 /* 16 times delay_ms: 32 s at 2000 ms, as long as the core's first flush */
 static unsigned int fpr_backoff_max = 4;
@@ -34,6 +30,19 @@ static unsigned int fpr_backoff_max = 4;
 unsigned int fpr_param_order(void)
 {
 	return READ_ONCE(fpr_order);
+}
+
+/* Was order given (at load or written since)? */
+bool fpr_param_order_given(void)
+{
+	return READ_ONCE(fpr_order_given);
+}
+
+/* Reporting started at ORDER (the core's) without a given order */
+void fpr_param_order_adopt(unsigned int order)
+{
+	lockdep_assert_held(&fpr_lock);
+	WRITE_ONCE(fpr_order, order);
 }
 
 unsigned int fpr_param_delay_ms(void)
@@ -61,19 +70,20 @@ static int fpr_parse(const char *name, const char *val, unsigned int min,
 
 static int fpr_order_set(const char *val, const struct kernel_param *kp)
 {
-	unsigned int order;
+	/* Before 6.2 the core takes order 0 as "use pageblock_order" */
+	unsigned int order, min = fpr_core_order_runtime() ? 0 : 1;
 	int err;
 
-	err = fpr_parse("order", val, FPR_ORDER_MIN, FPR_MAX_ORDER, &order);
+	err = fpr_parse("order", val, min, FPR_MAX_ORDER, &order);
 	if (err)
 		return err;
 	mutex_lock(&fpr_lock);
-	if (fpr_active && order != fpr_order)
-		err = fpr_report_set_order(fpr_active, order);
-	if (!err)
-		WRITE_ONCE(fpr_order, order);
+	WRITE_ONCE(fpr_order, order);
+	WRITE_ONCE(fpr_order_given, true);
+	if (fpr_active)
+		fpr_report_set_order(fpr_active, order);
 	mutex_unlock(&fpr_lock);
-	return err;
+	return 0;
 }
 
 /* delay_ms and backoff_max: both change the delay in force (delay.c) */
@@ -124,7 +134,7 @@ static const struct kernel_param_ops fpr_backoff_ops = {
 
 module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
 MODULE_PARM_DESC(order,
-		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels before 6.2; default pageblock_order = 9, 2 MiB)");
+		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels before 6.2; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else pageblock_order = 9, 2 MiB)");
 
 module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
 MODULE_PARM_DESC(delay_ms,

@@ -5,20 +5,11 @@
  */
 #include <linux/jiffies.h>
 #include <linux/mm.h>
+#include <linux/pageblock-flags.h>
 #include <linux/scatterlist.h>
 #include <linux/timekeeping.h>
 
 #include "fpr.h"
-
-static bool fpr_vq_done(struct fpr_dev *fpr)
-{
-	unsigned int len;
-
-	if (virtqueue_get_buf(fpr->reporting_vq, &len))
-		return true;
-	/* Pairs with fpr_remove(): once set, the device is reset */
-	return smp_load_acquire(&fpr->reset_done);
-}
 
 static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 		      unsigned int nents)
@@ -38,16 +29,12 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 }
 
 /*
- * The back-off just grew the delay: end this pass without reporting (the
- * core puts the pages back as not reported) and queue the next one as the
- * core would, 2 s ahead, then have delay.c move it to the delay in force.
- * The core may find nothing new to request a pass for, so we queue it.
+ * Queue a pass as the core would, 2 s ahead, then have delay.c move it to
+ * the delay in force: the core may find nothing new to request one for.
  */
-static void fpr_report_defer(struct fpr_dev *fpr)
+static void fpr_report_requeue(struct fpr_dev *fpr)
 {
-	atomic64_inc(&fpr->stats.deferred);
-	mod_delayed_work(system_freezable_wq, &fpr->pr.work,
-			 msecs_to_jiffies(FPR_CORE_DELAY_MS));
+	fpr_core_pass_queue(fpr, msecs_to_jiffies(FPR_CORE_DELAY_MS));
 	fpr_delay_kick(fpr);
 }
 
@@ -61,21 +48,29 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 {
 	struct fpr_dev *fpr = container_of(pr, struct fpr_dev, pr);
 	struct virtqueue *vq = fpr->reporting_vq;
-	unsigned int waited = 0;
+	bool used;
 	int err;
 
+	/*
+	 * The back-off just grew the delay: end this pass without reporting
+	 * (the core puts the pages back as not reported), run the next later.
+	 */
 	if (fpr_backoff_defer(fpr)) {
-		fpr_report_defer(fpr);
+		atomic64_inc(&fpr->stats.deferred);
+		fpr_report_requeue(fpr);
 		return -EAGAIN;
 	}
 	spin_lock_irq(&fpr->vq_lock);
-	if (fpr->stopping) {
+	if (fpr->stopping || fpr->skip_reports) {
 		spin_unlock_irq(&fpr->vq_lock);
 		return -ENODEV;
 	}
+	/* No indirect descriptors (main.c): this allocates nothing */
 	err = virtqueue_add_inbuf(vq, sgl, nents, fpr, GFP_NOWAIT | __GFP_NOWARN);
-	if (!err)
+	if (!err) {
 		virtqueue_kick(vq);
+		fpr->in_flight = true;
+	}
 	spin_unlock_irq(&fpr->vq_lock);
 	if (err) {
 		atomic64_inc(&fpr->stats.errors);
@@ -85,126 +80,211 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 		return err;
 	}
 
-	while (!wait_event_timeout(fpr->acked, fpr_vq_done(fpr),
-				   FPR_ACK_WARN_SECS * HZ)) {
-		waited += FPR_ACK_WARN_SECS;
-		atomic64_inc(&fpr->stats.ack_timeouts);
-		dev_warn(&fpr->vdev->dev,
-			 "device has not acknowledged a report of %u entries for %u s; the pages stay isolated until it does\n",
-			 nents, waited);
-	}
-	/* Pairs with fpr_remove(): a reset device never used the buffer */
-	if (smp_load_acquire(&fpr->reset_done))
+	used = fpr_device_wait_used(fpr, &fpr->acked, vq, nents,
+				    "reported blocks");
+	WRITE_ONCE(fpr->in_flight, false);
+	/* A reset device never uses the buffer: the pages go back unreported */
+	if (!used)
 		return -ENODEV;
-	if (waited)
-		dev_info(&fpr->vdev->dev, "device acknowledged the report after %u+ s\n",
-			 waited);
 	fpr_count(fpr, sgl, nents);
 	fpr_backoff_account(fpr, sgl, nents);
 	return 0;
 }
 
-#ifdef FPR_HAVE_PR_ORDER_EXPORT
-/* The core reads page_reporting_order on every pass: set it directly. */
-static void fpr_core_order_set(unsigned int order)
+static const char * const fpr_state_names[] = {
+	[FPR_ACTIVE]		= "active",
+	[FPR_OFF_NOT_OFFERED]	= "off: device does not offer it",
+	[FPR_OFF_POISON]	= "off: poison",
+	[FPR_OFF_BUSY]		= "off: busy",
+	[FPR_OFF_ERROR]		= "off: error",
+};
+
+/* sysfs reporting/state */
+const char *fpr_report_state(struct fpr_dev *fpr)
 {
-	WRITE_ONCE(page_reporting_order, order);
+	enum fpr_state state = READ_ONCE(fpr->state);
+
+	if (state == FPR_ACTIVE && fpr_device_is_reset(fpr))
+		return "off: device reset";
+	return fpr_state_names[state];
 }
 
-static unsigned int fpr_core_order_get(void)
+/* Why this device cannot report (said once, in the log), or FPR_ACTIVE */
+static enum fpr_state fpr_report_refused(struct fpr_dev *fpr)
 {
-	return READ_ONCE(page_reporting_order);
-}
-#else
-/* Not exported: the core takes pr.order at registration only. */
-static void fpr_core_order_set(unsigned int order)
-{
+	struct virtio_device *vdev = fpr->vdev;
+
+	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_REPORTING))
+		return FPR_ACTIVE;
+	/* Offered, then declined in validate: the spec's poison rule */
+	if (fpr_device_features(vdev) & BIT_ULL(VIRTIO_BALLOON_F_REPORTING)) {
+		dev_warn(&vdev->dev,
+			 "free page reporting off: the guest expects free pages to keep their contents (%s) but the device does not offer VIRTIO_BALLOON_F_PAGE_POISON; serving the balloon only (enable it on the host, e.g. QEMU page-poison=on)\n",
+			 want_init_on_free() ? "init_on_free" : "page_poison");
+		return FPR_OFF_POISON;
+	}
+	dev_warn(&vdev->dev,
+		 "free page reporting off: the device does not offer it (VIRTIO_BALLOON_F_PAGE_REPORTING); serving the balloon only (enable it on the host, e.g. QEMU -device virtio-balloon-pci,free-page-reporting=on, libvirt <memballoon freePageReporting='on'>)\n");
+	return FPR_OFF_NOT_OFFERED;
 }
 
-static unsigned int fpr_core_order_get(void)
+/* The order parameter if given, else one the administrator set in the core */
+static unsigned int fpr_report_order(void)
 {
-	return 0;
+	unsigned int core = fpr_core_order();
+
+	if (fpr_param_order_given() || core > FPR_MAX_ORDER)
+		return fpr_param_order();
+	return core;
 }
-#endif
 
 static int fpr_register(struct fpr_dev *fpr, unsigned int order)
 {
 	struct device *dev = &fpr->vdev->dev;
 	int err;
 
-	/* Registration copies it (6.1), or uses it while no order is set */
+	/* Before 6.2 registration sets the core's order from it (0: default) */
 	fpr->pr.order = order;
-	fpr->core_order_saved = fpr_core_order_get();
+	fpr->core_order_saved = fpr_core_order();
 	err = page_reporting_register(&fpr->pr);
 	if (!err) {
 		fpr->registered = true;
-		/* Ours must hold over one set earlier; no pass ran yet (2 s) */
-		fpr_core_order_set(order);
+		/* 6.2+ keeps an order set earlier; no pass ran yet (2 s) */
+		fpr_core_set_order(order);
+		fpr->core_order_set = order;
 		return 0;
 	}
 	if (err == -EBUSY && fpr_active && fpr_active != fpr)
-		dev_err(dev, "free page reporting is already done by another virtio_fpr device\n");
+		dev_warn(dev, "free page reporting off: another virtio_fpr device does it; serving the balloon only\n");
 	else if (err == -EBUSY)
-		dev_err(dev, "free page reporting is already registered by another driver (virtio_balloon or hv_balloon?); unload it first (rmmod virtio_balloon) or blacklist it, see README\n");
+		dev_warn(dev, "free page reporting off: it is already registered by another driver (virtio_balloon or hv_balloon?); serving the balloon only. Unload it (rmmod virtio_balloon) or blacklist it, then unbind and bind this device, see README\n");
 	else
-		dev_err(dev, "cannot register with the page reporting core: %d\n",
-			err);
+		dev_warn(dev, "free page reporting off: cannot register with the page reporting core: %d; serving the balloon only\n",
+			 err);
+	fpr->state = err == -EBUSY ? FPR_OFF_BUSY : FPR_OFF_ERROR;
 	return err;
 }
 
-int fpr_report_start(struct fpr_dev *fpr)
+static void fpr_unregister(struct fpr_dev *fpr)
 {
-	unsigned int size = virtqueue_get_vring_size(fpr->reporting_vq);
+	unsigned int saved = fpr->core_order_saved;
+
+	if (!fpr->registered)
+		return;
+	/*
+	 * Put the core's order back while we still hold the core: no other
+	 * driver registers in between, so none sees a value we wrote later.
+	 * Never -1: the core would shift by it. One that someone else wrote
+	 * while we were bound stays.
+	 */
+	if (fpr_core_order() == fpr->core_order_set)
+		fpr_core_set_order(saved == FPR_CORE_ORDER_UNSET ?
+				   pageblock_order : saved);
+	else if (fpr_core_order_runtime())
+		dev_info(&fpr->vdev->dev, "page_reporting_order was changed to %u while bound; leaving it\n",
+			 fpr_core_order());
+	page_reporting_unregister(&fpr->pr);
+	fpr->registered = false;
+}
+
+/*
+ * Before 6.2 only registration sets the core's order: register again, from
+ * a work item, so that the parameter write returns at once. Unregistering
+ * waits for the core's pass, which must not be waiting for the device:
+ * with a report in flight, try again in a second; otherwise passes return
+ * at once until we are registered again.
+ */
+static void fpr_report_order_work(struct work_struct *work)
+{
+	struct fpr_dev *fpr = container_of(to_delayed_work(work),
+					   struct fpr_dev, order_work);
+	unsigned int order;
+	bool busy;
+
+	mutex_lock(&fpr_lock);
+	order = fpr_param_order();
+	if (fpr_active != fpr || !fpr->registered || fpr->pr.order == order)
+		goto out;
+	spin_lock_irq(&fpr->vq_lock);
+	busy = fpr->in_flight;
+	fpr->skip_reports = !busy;
+	spin_unlock_irq(&fpr->vq_lock);
+	if (busy) {
+		schedule_delayed_work(&fpr->order_work, HZ);
+		goto out;
+	}
+	fpr_delay_stop(fpr);
+	fpr_unregister(fpr);
+	if (fpr_register(fpr, order))
+		fpr_active = NULL;
+	else
+		fpr_delay_update(fpr);
+	spin_lock_irq(&fpr->vq_lock);
+	fpr->skip_reports = false;
+	spin_unlock_irq(&fpr->vq_lock);
+out:
+	mutex_unlock(&fpr_lock);
+}
+
+void fpr_report_init(struct fpr_dev *fpr)
+{
+	INIT_DELAYED_WORK(&fpr->order_work, fpr_report_order_work);
+	fpr->pr.report = fpr_report;
+}
+
+/* At probe: register unless the device or the core says no; never fails */
+void fpr_report_start(struct fpr_dev *fpr)
+{
+	struct device *dev = &fpr->vdev->dev;
+	unsigned int size, order;
 
 	lockdep_assert_held(&fpr_lock);
+	fpr->state = fpr_report_refused(fpr);
+	if (fpr->state != FPR_ACTIVE)
+		return;
 	/* A report must fit the ring: it is always queued on an empty one */
+	size = virtqueue_get_vring_size(fpr->reporting_vq);
 	if (size < FPR_PR_CAPACITY_MIN) {
-		dev_err(&fpr->vdev->dev,
-			"reporting virtqueue holds %u entries, this kernel needs %u\n",
-			size, FPR_PR_CAPACITY_MIN);
-		return -ENOSPC;
+		dev_warn(dev, "free page reporting off: the reporting virtqueue holds %u entries, this kernel needs %u; serving the balloon only\n",
+			 size, FPR_PR_CAPACITY_MIN);
+		fpr->state = FPR_OFF_ERROR;
+		return;
 	}
 	fpr_pr_set_capacity(&fpr->pr, min_t(unsigned int, size,
 					    PAGE_REPORTING_CAPACITY));
-	fpr->pr.report = fpr_report;
 	fpr_backoff_reset(fpr);
-	return fpr_register(fpr, fpr_param_order());
+	order = fpr_report_order();
+	if (fpr_register(fpr, order))
+		return;
+	fpr_param_order_adopt(order);
+	fpr_active = fpr;
+	fpr_delay_update(fpr);
+	dev_info(dev, "free page reporting enabled: order %u (%lu KiB), delay %u ms%s\n",
+		 order, (PAGE_SIZE << order) / SZ_1K, fpr_param_delay_ms(),
+		 virtio_has_feature(fpr->vdev, VIRTIO_BALLOON_F_PAGE_POISON) ?
+		 ", page poison" : "");
 }
 
+/* The device is reset, or never reported: leave the core */
 void fpr_report_stop(struct fpr_dev *fpr)
+{
+	lockdep_assert_held(&fpr_lock);
+	fpr_delay_stop(fpr);
+	fpr_unregister(fpr);
+}
+
+/* A write of the order parameter, under fpr_lock: apply it, never wait */
+void fpr_report_set_order(struct fpr_dev *fpr, unsigned int order)
 {
 	lockdep_assert_held(&fpr_lock);
 	if (!fpr->registered)
 		return;
-	page_reporting_unregister(&fpr->pr);
-	fpr->registered = false;
-	/* Give the next driver the core's order as we found it */
-	fpr_core_order_set(fpr->core_order_saved);
-}
-
-/* Start a pass soon, e.g. after the order was lowered. */
-void fpr_report_kick(struct fpr_dev *fpr)
-{
-	lockdep_assert_held(&fpr_lock);
-	if (fpr->registered)
-		mod_delayed_work(system_freezable_wq, &fpr->pr.work,
-				 msecs_to_jiffies(fpr_param_delay_ms()));
-}
-
-int fpr_report_set_order(struct fpr_dev *fpr, unsigned int order)
-{
-	lockdep_assert_held(&fpr_lock);
-#ifdef FPR_HAVE_PR_ORDER_EXPORT
-	fpr_core_order_set(order);
-	fpr_report_kick(fpr);
-	return 0;
-#else
-	/* Only registration sets the core's order here: register again */
-	fpr_delay_stop(fpr);
-	fpr_report_stop(fpr);
-	if (fpr_register(fpr, order))
-		return -EBUSY;
-	fpr_delay_update(fpr);
-	return 0;
-#endif
+	if (!fpr_core_order_runtime()) {
+		mod_delayed_work(system_wq, &fpr->order_work, 0);
+		return;
+	}
+	fpr_core_set_order(order);
+	fpr->core_order_set = order;
+	/* A pass soon, e.g. for blocks a lower order now admits */
+	fpr_report_requeue(fpr);
 }

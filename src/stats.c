@@ -97,7 +97,8 @@ static void fpr_stats_work(struct work_struct *work)
 	unsigned int len;
 	int err;
 
-	if (!virtqueue_get_buf(b->stats_vq, &len))
+	/* A reset device gets no buffer; it asked before the reset */
+	if (fpr_device_is_reset(fpr) || !virtqueue_get_buf(b->stats_vq, &len))
 		return;
 	err = fpr_stats_queue(fpr);
 	if (err)

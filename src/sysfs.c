@@ -35,6 +35,10 @@ FPR_REPORTING(pages, atomic64_read(&fpr->stats.pages));
 FPR_REPORTING(bytes, atomic64_read(&fpr->stats.pages) << PAGE_SHIFT);
 FPR_REPORTING(errors, atomic64_read(&fpr->stats.errors));
 FPR_REPORTING(ack_timeouts, atomic64_read(&fpr->stats.ack_timeouts));
+/* Device resets because it held buffers past the teardown wait */
+FPR_REPORTING(resets, atomic64_read(&fpr->stats.resets));
+/* 1 while a report waits for the device */
+FPR_REPORTING(in_flight, READ_ONCE(fpr->in_flight));
 FPR_REPORTING(last_report_ms, atomic64_read(&fpr->stats.last_report_ms));
 /* Reported blocks found reallocated at the end of a back-off window */
 FPR_REPORTING(reused_blocks, atomic64_read(&fpr->stats.reused));
@@ -43,6 +47,14 @@ FPR_REPORTING(deferred, atomic64_read(&fpr->stats.deferred));
 /* The back-off step and the delay in force (delay_ms << step) */
 FPR_REPORTING(backoff_step, fpr_backoff_step(fpr));
 FPR_REPORTING(delay_ms, fpr_delay_effective(fpr));
+
+/* "active", or "off: " and why (report.c) */
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%s\n", fpr_report_state(fpr_from_dev(dev)));
+}
+static DEVICE_ATTR_RO(state);
 
 /* One array of the same type: blocks reported at order 0, 1, ... */
 static ssize_t blocks_per_order_show(struct device *dev,
@@ -65,6 +77,9 @@ static struct attribute *fpr_stats_attrs[] = {
 	&dev_attr_reporting_bytes.attr,
 	&dev_attr_reporting_errors.attr,
 	&dev_attr_reporting_ack_timeouts.attr,
+	&dev_attr_reporting_resets.attr,
+	&dev_attr_reporting_in_flight.attr,
+	&dev_attr_state.attr,
 	&dev_attr_reporting_last_report_ms.attr,
 	&dev_attr_reporting_reused_blocks.attr,
 	&dev_attr_reporting_deferred.attr,

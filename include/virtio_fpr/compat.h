@@ -2,7 +2,7 @@
 /*
  * Kernel-version shims for virtio_fpr. Each shim names the kernel that
  * changed the interface. FPR_HAVE_* macros come from build-time probes of
- * the target kernel's headers and Module.symvers (see src/Kbuild).
+ * the target kernel's headers (see src/Kbuild).
  */
 #ifndef _VIRTIO_FPR_COMPAT_H
 #define _VIRTIO_FPR_COMPAT_H
@@ -26,11 +26,6 @@
 #define fpr_page_flags(page)	(&(page)->flags.f)
 #else
 #define fpr_page_flags(page)	(&(page)->flags)
-#endif
-
-/* 6.2 exported the core's page_reporting_order (probe: Module.symvers) */
-#ifdef FPR_HAVE_PR_ORDER_EXPORT
-extern unsigned int page_reporting_order;
 #endif
 
 /* 6.11 passes struct virtqueue_info to virtio_find_vqs() */
@@ -121,6 +116,13 @@ static inline void fpr_balloon_adjust(struct page *page, long n, bool adjust)
 		adjust_managed_page_count(page, n);
 }
 
+/* 6.17 (and stable backports) replaced balloon_page_delete() on migration */
+#ifdef FPR_HAVE_BALLOON_FINALIZE
+#define fpr_balloon_page_finalize(page)	balloon_page_finalize(page)
+#else
+#define fpr_balloon_page_finalize(page)	balloon_page_delete(page)
+#endif
+
 /* The host has newpage instead of page: move the balloon's bookkeeping */
 static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
 					struct page *newpage,
@@ -137,7 +139,7 @@ static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
 	balloon_page_insert(b, newpage);
 	b->isolated_pages--;
 	__count_vm_event(BALLOON_MIGRATE);
-	balloon_page_finalize(page);
+	fpr_balloon_page_finalize(page);
 	spin_unlock_irqrestore(&b->pages_lock, flags);
 	put_page(page);
 }

@@ -39,6 +39,8 @@ def counters(g, group="reporting"):
     c = {}
     for line in out.splitlines():
         name, _, value = line.partition(" ")
+        if name == "state":     # the one text file: see reporting_state()
+            continue
         vals = [int(v) for v in value.split()]
         c[name] = vals if name == "blocks_per_order" else vals[0]
     return c

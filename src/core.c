@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every access to the page reporting core's private state (mm/page_reporting.c)
+ * lives here. The core offers drivers page_reporting_register() and the
+ * report() callback only; what else we touch, and what we assume of it:
+ *
+ * 1. page_reporting_order, the smallest order the core reports. 6.2 made it
+ *    an exported (GPL) variable, left unset (-1) until the first driver
+ *    registers, and read on every pass; registration sets it only while
+ *    unset. Before 6.2 it is not exported and registration always sets it
+ *    from pr->order. We look the symbol up at first use (symbol_get(),
+ *    no build-time probe): found, we read and write it; not found, the order
+ *    changes only by registering again (report.c). If a later core stops
+ *    reading it per pass, a runtime order change applies at the next
+ *    registration instead; sysfs reporting/blocks_per_order shows that.
+ * 2. The pending pass is pr->work, a delayed_work the core queues
+ *    PAGE_REPORTING_DELAY (2 s, a private #define) after a free that
+ *    crosses the order, and again after a pass that ran out of budget. We
+ *    read its timer's expiry and move it with mod_delayed_work() (delay.c,
+ *    report.c). A pass queued twice runs twice; the core's state machine
+ *    makes the second a cheap no-op. If a later core uses another delay,
+ *    delay.c computes the time of queueing wrongly and reporting runs at
+ *    the delay in force measured from a wrong start: late or early, never
+ *    lost. If it stops using pr->work, moving the timer does nothing and
+ *    the core's own 2 s holds: delay_ms and the back-off no longer apply.
+ * 3. The core calls report() from that work item, one pass at a time, and
+ *    takes pages back as not reported when report() returns an error.
+ */
+#include <linux/module.h>
+#include <linux/timer.h>
+#include <linux/workqueue.h>
+
+#include "fpr.h"
+
+/* Exported from 6.2 (mm/page_reporting.c); declared for symbol_get() only */
+extern unsigned int page_reporting_order;
+
+static unsigned int *fpr_core_order_ptr;
+
+/* Looked up at first use: that may be a load parameter, before init */
+static unsigned int *fpr_core_order_var(void)
+{
+	if (!fpr_core_order_ptr)
+		fpr_core_order_ptr = symbol_get(page_reporting_order);
+	return fpr_core_order_ptr;
+}
+
+void fpr_core_exit(void)
+{
+	if (fpr_core_order_ptr)
+		symbol_put(page_reporting_order);
+}
+
+/* The core reads its order on every pass: it can change while registered */
+bool fpr_core_order_runtime(void)
+{
+	return fpr_core_order_var();
+}
+
+/* The core's order, FPR_CORE_ORDER_UNSET if unset or not visible to us */
+unsigned int fpr_core_order(void)
+{
+	unsigned int *order = fpr_core_order_var();
+
+	return order ? READ_ONCE(*order) : FPR_CORE_ORDER_UNSET;
+}
+
+void fpr_core_set_order(unsigned int order)
+{
+	unsigned int *var = fpr_core_order_var();
+
+	if (var)
+		WRITE_ONCE(*var, order);
+}
+
+/* Is a pass queued (not running)? Its timer's expiry in *expires */
+bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires)
+{
+	struct delayed_work *pass = &fpr->pr.work;
+
+	if (!timer_pending(&pass->timer))
+		return false;
+	*expires = READ_ONCE(pass->timer.expires);
+	return true;
+}
+
+/*
+ * Queue the pass DELAY jiffies from now, or move it there. system_wq, as
+ * the core's schedule_delayed_work(): not frozen during suspend, so that a
+ * pass waiting for the device never holds up the freezer (report() ends it
+ * once the device is reset).
+ */
+void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay)
+{
+	mod_delayed_work(system_wq, &fpr->pr.work, delay);
+}

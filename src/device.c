@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Buffers in flight and the device's reset. A report or a balloon request
+ * waits until the device has used its buffer: the pages must not go back
+ * to the guest (or be counted told) before that. A device that never
+ * answers must not hold up unbind, rmmod or suspend: once teardown has
+ * begun, a wait gives the device FPR_TEARDOWN_SECS more and then resets
+ * it. A reset device touches no buffer again, so every waiter may then
+ * release its pages: reported pages go back unreported, balloon pages
+ * untold (the device forgot them with the reset).
+ *
+ * debugfs virtio_fpr/<device>/stall_acks (fault injection for the tests):
+ * while set, the driver ignores used buffers, as if the device had stopped
+ * acknowledging them.
+ */
+#include <linux/debugfs.h>
+#include <linux/jiffies.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+#include "fpr.h"
+
+static struct dentry *fpr_debugfs_root;
+
+void fpr_device_init(struct fpr_dev *fpr)
+{
+	spin_lock_init(&fpr->vq_lock);
+	mutex_init(&fpr->reset_lock);
+	init_waitqueue_head(&fpr->acked);
+}
+
+/* The device is (again) set up: buffers may be queued, waits are unbounded */
+void fpr_device_started(struct fpr_dev *fpr)
+{
+	spin_lock_irq(&fpr->vq_lock);
+	fpr->stopping = false;
+	fpr->reset_done = false;
+	spin_unlock_irq(&fpr->vq_lock);
+	WRITE_ONCE(fpr->teardown, false);
+}
+
+bool fpr_device_is_reset(struct fpr_dev *fpr)
+{
+	/* Pairs with fpr_device_reset(): the reset is complete */
+	return smp_load_acquire(&fpr->reset_done);
+}
+
+/*
+ * No new buffers, then reset: the device uses none of those it holds
+ * afterwards. Idempotent; wakes every waiter.
+ */
+void fpr_device_reset(struct fpr_dev *fpr)
+{
+	mutex_lock(&fpr->reset_lock);
+	if (!fpr->reset_done) {
+		spin_lock_irq(&fpr->vq_lock);
+		fpr->stopping = true;
+		spin_unlock_irq(&fpr->vq_lock);
+		virtio_reset_device(fpr->vdev);
+		/* Pairs with fpr_device_is_reset(): the reset is complete */
+		smp_store_release(&fpr->reset_done, true);
+	}
+	mutex_unlock(&fpr->reset_lock);
+	wake_up_all(&fpr->acked);
+	wake_up_all(&fpr->balloon.acked);
+}
+
+/* Unbind, rmmod or freeze has begun: bound every wait from now on */
+void fpr_device_teardown(struct fpr_dev *fpr)
+{
+	WRITE_ONCE(fpr->teardown_start, jiffies);
+	/* Pairs with fpr_teardown_overdue(): the start is set first */
+	smp_store_release(&fpr->teardown, true);
+}
+
+static bool fpr_teardown_overdue(struct fpr_dev *fpr)
+{
+	/* Pairs with fpr_device_teardown(): teardown_start is set */
+	return smp_load_acquire(&fpr->teardown) &&
+	       time_after(jiffies, READ_ONCE(fpr->teardown_start) +
+				   FPR_TEARDOWN_SECS * HZ);
+}
+
+/* Has the device used the one buffer on VQ (*used), or been reset? */
+static bool fpr_device_done(struct fpr_dev *fpr, struct virtqueue *vq,
+			    bool *used)
+{
+	unsigned int len;
+
+	if (!READ_ONCE(fpr->stall_acks) && virtqueue_get_buf(vq, &len))
+		*used = true;
+	return *used || fpr_device_is_reset(fpr);
+}
+
+/*
+ * Wait until the device has used the one buffer (N WHAT) on VQ: true. False
+ * when the device was reset instead and will never use it.
+ */
+bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
+			  struct virtqueue *vq, unsigned int n,
+			  const char *what)
+{
+	struct device *dev = &fpr->vdev->dev;
+	unsigned int secs = 0;
+	bool used = false;
+
+	while (!wait_event_timeout(*wq, fpr_device_done(fpr, vq, &used), HZ)) {
+		if (fpr_teardown_overdue(fpr)) {
+			dev_warn(dev, "device has not used %u %s in %u s and is going away: resetting it\n",
+				 n, what, secs);
+			atomic64_inc(&fpr->stats.resets);
+			fpr_device_reset(fpr);
+			continue;
+		}
+		if (++secs % FPR_ACK_WARN_SECS)
+			continue;
+		atomic64_inc(&fpr->stats.ack_timeouts);
+		dev_warn(dev, "device has not acknowledged %u %s for %u s; they stay with it until it does\n",
+			 n, what, secs);
+	}
+	if (used && secs >= FPR_ACK_WARN_SECS)
+		dev_info(dev, "device acknowledged %u %s after %u+ s\n", n, what,
+			 secs);
+	return used;
+}
+
+void fpr_device_debugfs_init(void)
+{
+	fpr_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+void fpr_device_debugfs_exit(void)
+{
+	debugfs_remove_recursive(fpr_debugfs_root);
+}
+
+void fpr_device_debugfs_add(struct fpr_dev *fpr)
+{
+	fpr->debugfs = debugfs_create_dir(dev_name(&fpr->vdev->dev),
+					  fpr_debugfs_root);
+	debugfs_create_bool("stall_acks", 0600, fpr->debugfs,
+			    &fpr->stall_acks);
+}
+
+void fpr_device_debugfs_remove(struct fpr_dev *fpr)
+{
+	debugfs_remove_recursive(fpr->debugfs);
+	fpr->debugfs = NULL;
+}

@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Binding on every host and teardown that cannot hang: a device without
+reporting or without page poison, another driver holding the reporting
+core, the administrator's page_reporting_order, and a device that stops
+acknowledging (debugfs stall_acks) during unbind, rmmod, an order write
+and a freeze. Mixed into suite.Scenarios."""
+
+import os
+import time
+
+import reclaim
+from balloon_suite import MIB, QOM, actual_mib, meminfo_kib, wait_for
+from fault_suite import start, stop
+from fprsys import (CORE_ORDER, DRIVER, PARAMS, SYSFS, bound, counters,
+                    dmesg_has, feature, freeze_restore)
+from guest import TOP
+
+STALL = "/sys/kernel/debug/virtio_fpr/virtio0/stall_acks"
+# What a teardown with a silent device may take: the driver gives it
+# FPR_TEARDOWN_SECS (5 s), then resets it
+TEARDOWN_LIMIT = 10.0
+# pm_test=devices waits this long between freeze and restore
+PM_TEST_WAIT = 5.0
+
+
+def state(g):
+    return g.read(SYSFS + "/reporting/state")
+
+
+def install_modprobe_conf(g):
+    """The packaged /usr/lib/modprobe.d file (blacklist virtio_balloon)."""
+    with open(os.path.join(TOP, "modprobe.d", "virtio-fpr.conf")) as f:
+        lines = f.read().splitlines()
+    # One command a line on the guest's channel: one echo a line
+    g.run("mkdir -p /etc/modprobe.d && { %s; } > "
+          "/etc/modprobe.d/virtio-fpr.conf" %
+          "; ".join("echo '%s'" % line for line in lines))
+
+
+def timed(g, cmd, timeout=120):
+    """Run CMD in the guest; (exit status, seconds it took)."""
+    t = time.monotonic()
+    rc, _ = g.run(cmd, check=False, timeout=timeout)
+    return rc, time.monotonic() - t
+
+
+class BindingScenarios:
+    def balloon_works(self, g, total0):
+        """Inflate by 512 MiB through QMP and back, stats: (ok, detail)."""
+        down = self.balloon_to(g, 1536, timeout=120)
+        mem = meminfo_kib(g, "MemTotal") * 1024
+        g.qmp("qom-set", path=QOM,
+              property="guest-stats-polling-interval", value=1)
+
+        def stats_total():
+            st = g.qmp("qom-get", path=QOM, property="guest-stats")
+            return st["stats"].get("stat-total-memory", -1)
+        # The stats follow within a polling interval or two
+        stats = wait_for(lambda: stats_total() == mem, 10 * self.k.slow)
+        up = self.balloon_to(g, 2048, timeout=120)
+        shrunk = (total0 * 1024 - mem) // MIB
+        ok = down and up and 500 <= shrunk <= 520 and stats
+        return ok, ("QMP balloon 1536 MiB %s (MemTotal -%d MiB), back to "
+                    "2048 %s; guest-stats total %s MemTotal" %
+                    ("reached" if down else "NOT reached", shrunk,
+                     "reached" if up else "NOT reached",
+                     "=" if stats else "!="))
+
+    def balloon_only_case(self, tag, why, text, **kw):
+        with self.guest(tag, **kw) as g:
+            install_modprobe_conf(g)
+            # As udev would: load by the device's alias
+            g.run("modprobe $(cat %s/modalias)" % SYSFS)
+            total0 = meminfo_kib(g, "MemTotal")
+            inbox = g.run("lsmod | grep -q '^virtio_balloon '",
+                          check=False)[0] == 0
+            st = state(g)
+            ok, detail = self.balloon_works(g, total0)
+            self.check("balloon-only/" + tag,
+                       bound(g) and not inbox and not feature(g, 5) and
+                       st == why and dmesg_has(g, text) and ok and
+                       counters(g)["reports"] == 0,
+                       "virtio_fpr bound by alias (virtio_balloon "
+                       "blacklisted%s), state %r, log names %r; %s" %
+                       (", but loaded" if inbox else "", st, text, detail))
+        self.no_problems(g, "balloon-only-" + tag)
+
+    # 1: a device without reporting (QEMU's default), and page_poison=1
+    # on a device without page-poison: the balloon still works
+    def balloon_only(self):
+        self.balloon_only_case("no-reporting",
+                               "off: device does not offer it",
+                               "free-page-reporting=on", balloon="off")
+        self.balloon_only_case("poison", "off: poison",
+                               "keep their contents (page_poison)",
+                               append="page_poison=1",
+                               balloon_props="page-poison=off")
+
+    # 2: a device that stops acknowledging, with 1 GiB inflated and a
+    # report in flight: every teardown finishes, no memory is lost or
+    # corrupted, and the device reports again afterwards
+    def stall(self):
+        with self.guest("stall") as g:
+            g.run("modprobe virtio_fpr order=3 delay_ms=100")
+            total0 = meminfo_kib(g, "MemTotal")
+            start(g, "verify", "fprmem verify 128 100000")
+            results = []
+            bad = []
+
+            def need(what, ok):
+                if not ok:
+                    bad.append(what)
+
+            def stalled_report(what):
+                """Inflate to 1 GiB, stall acks, wait for a report in
+                flight."""
+                need(what + ": inflated", self.balloon_to(g, 1024))
+                g.run("echo 1 > " + STALL)
+                # A large free reaches the buddy lists: a pass follows
+                reclaim.hold(g, 256, tag="fill")
+                reclaim.release(g, "fill")
+                need(what + ": report in flight", wait_for(
+                    lambda: g.read(SYSFS + "/reporting/in_flight") == "1",
+                    20 * self.k.slow))
+
+            def reports_again(what):
+                before = counters(g)["reports"]
+                need(what + ": reports again", wait_for(
+                    lambda: counters(g)["reports"] > before,
+                    30 * self.k.slow))
+
+            stalled_report("order write")
+            # An order write (re-registration on 6.1) after a long delay
+            g.run("echo 600000 > %s/delay_ms" % PARAMS)
+            rc, secs = timed(g, "echo 5 > %s/order" % PARAMS)
+            results.append("order write %.1f s" % secs)
+            need("order write", rc == 0 and secs < TEARDOWN_LIMIT)
+            g.run("echo 100 > %s/delay_ms" % PARAMS)
+
+            t = time.monotonic()
+            rc = freeze_restore(g)
+            secs = time.monotonic() - t - PM_TEST_WAIT
+            results.append("freeze/restore %.1f s (+%d s pm_test)" %
+                           (secs, PM_TEST_WAIT))
+            need("freeze", rc == 0 and secs < TEARDOWN_LIMIT and bound(g))
+            g.run("echo 0 > " + STALL)
+            reports_again("freeze")
+
+            for how, cmd, back in (
+                    ("unbind", "echo virtio0 > %s/unbind" % DRIVER,
+                     "echo virtio0 > %s/bind" % DRIVER),
+                    ("rmmod", "rmmod virtio_fpr",
+                     "modprobe virtio_fpr order=3 delay_ms=100")):
+                stalled_report(how)
+                rc, secs = timed(g, cmd)
+                gone = not bound(g)
+                mem = meminfo_kib(g, "MemTotal")
+                results.append("%s %.1f s, MemTotal %+d MiB" %
+                               (how, secs, (mem - total0) // 1024))
+                need(how, rc == 0 and secs < TEARDOWN_LIMIT and gone and
+                     mem == total0)
+                g.run(back)
+                need(how + ": rebound", bound(g) and state(g) == "active")
+                reports_again(how)
+            rc_v, verify = stop(g, "verify")
+            need("verifier", rc_v == 0)
+            need("balloon refilled", wait_for(
+                lambda: actual_mib(g) == 1024, 60 * self.k.slow))
+            self.check("stalled-device-teardown", not bad,
+                       "acks stalled with 1 GiB inflated and a report in "
+                       "flight: %s; reports again after each; %s%s" %
+                       ("; ".join(results), verify,
+                        "; FAILED: " + ", ".join(bad) if bad else ""))
+            self.check("stalled-device-log",
+                       dmesg_has(g, "is going away: resetting it"),
+                       "the reset is logged")
+        self.no_problems(g, "stall")
+
+    # 5: the administrator's page_reporting_order, honoured and kept
+    def core_order(self):
+        if self.k.base == "6.1":
+            # 6.1's core sets its order from every registration, ours or
+            # virtio_balloon's: there is no administrator's value to keep
+            print("# %s: page_reporting_order kept only from 6.2" %
+                  self.name("core-order"), flush=True)
+            return
+        with self.guest("core-order",
+                        append="page_reporting.page_reporting_order=5") as g:
+            g.run("modprobe virtio_fpr")
+            used = g.read(PARAMS + "/order")
+            core = g.read(CORE_ORDER)
+            logged = dmesg_has(g, "enabled: order 5 ")
+            g.run("echo virtio0 > %s/unbind" % DRIVER)
+            after = g.read(CORE_ORDER)
+            self.check("core-order-honoured",
+                       used == "5" and core == "5" and logged and
+                       after == "5",
+                       "page_reporting_order=5 on the command line: order "
+                       "%s used (core %s), %s after unbind" %
+                       (used, core, after))
+            # Someone else changes it while we are bound: it stays
+            g.run("echo virtio0 > %s/bind" % DRIVER)
+            g.run("echo 7 > " + CORE_ORDER)
+            g.run("rmmod virtio_fpr")
+            kept = g.read(CORE_ORDER)
+            self.check("core-order-not-overwritten", kept == "7",
+                       "changed to 7 while bound: %s after rmmod" % kept)
+        self.no_problems(g, "core-order")
