@@ -125,6 +125,8 @@ class BindingScenarios:
 
             def reports_again(what):
                 before = counters(g)["reports"]
+                reclaim.hold(g, 256, tag="fill")
+                reclaim.release(g, "fill")
                 need(what + ": reports again", wait_for(
                     lambda: counters(g)["reports"] > before,
                     30 * self.k.slow))
@@ -206,3 +208,64 @@ class BindingScenarios:
             self.check("core-order-not-overwritten", kept == "7",
                        "changed to 7 while bound: %s after rmmod" % kept)
         self.no_problems(g, "core-order")
+
+    # 3: the balloon unplugged (PCIe hot-unplug) while inflated and with a
+    # report in flight, then plugged back
+    def hot_unplug(self):
+        port = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"]
+        with self.guest("unplug", extra=port, balloon_props="bus=rp1") as g:
+            g.run("modprobe virtio_fpr order=3 delay_ms=100")
+            total0 = meminfo_kib(g, "MemTotal")
+            start(g, "verify", "fprmem verify 128 100000")
+            inflated = self.balloon_to(g, 1024)
+            g.run("echo 1 > " + STALL)
+            reclaim.hold(g, 256, tag="fill")
+            reclaim.release(g, "fill")
+            in_flight = wait_for(lambda: g.read(
+                SYSFS + "/reporting/in_flight") == "1", 20 * self.k.slow)
+            t = time.monotonic()
+            g.qmp("device_del", id="balloon0")
+            # QEMU drops the device once the guest has removed its driver
+            # and powered the slot off
+            gone = wait_for(lambda: not any(
+                d.get("qdev_id") == "balloon0" for d in self.pci_devices(g)),
+                60 * self.k.slow)
+            secs = time.monotonic() - t
+            mem = meminfo_kib(g, "MemTotal")
+            g.qmp("device_add", driver="virtio-balloon-pci", id="balloon1",
+                  bus="rp1", **{"free-page-reporting": "on"})
+            dev = wait_for(lambda: g.out(
+                "ls %s | grep virtio || true" % DRIVER), 60 * self.k.slow)
+            path = "/sys/bus/virtio/devices/%s" % dev
+            active = dev and wait_for(lambda: g.read(
+                path + "/reporting/state") == "active", 10 * self.k.slow)
+            before = int(g.read(path + "/reporting/reports")) if dev else 0
+            reclaim.hold(g, 256, tag="fill")
+            reclaim.release(g, "fill")
+            reports = dev and wait_for(lambda: int(g.read(
+                path + "/reporting/reports")) > before, 30 * self.k.slow)
+            rc_v, verify = stop(g, "verify")
+            self.check("hot-unplug",
+                       inflated and in_flight and gone and
+                       mem == total0 and active and reports and rc_v == 0,
+                       "device_del with 1 GiB inflated and a report in "
+                       "flight (acks stalled): device gone in %.1f s%s, "
+                       "MemTotal %+d MiB; device_add: %s bound, %s, %s; "
+                       "%s" % (secs, "" if gone else " (NOT gone)",
+                               (mem - total0) // 1024, dev or "nothing",
+                               "active" if active else "NOT active",
+                               "reports" if reports else "NO reports",
+                               verify))
+        self.no_problems(g, "unplug")
+
+    def pci_devices(self, g):
+        """QEMU's PCI devices, behind bridges too."""
+        found = []
+
+        def walk(devices):
+            for d in devices:
+                found.append(d)
+                walk(d.get("pci_bridge", {}).get("devices", []))
+        for bus in g.qmp("query-pci"):
+            walk(bus["devices"])
+        return found

@@ -332,7 +332,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
-           "stall", "core_order", "hotplug", "feature_matrix",
+           "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
            "params_fuzz", "backoff", "exercise")
 
 
