@@ -5,7 +5,9 @@
 #   make dkms-install        register with DKMS (rebuilt on kernel upgrades)
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
-#   make demo / make check   QEMU demo / every test (root, Debian)
+#   make demo / make check   QEMU demo / the tests (root, Debian; the long
+#                            QEMU scenarios on one kernel each, ~60 min)
+#   make check-all           every QEMU scenario on every kernel
 #   make check-debug         the whole QEMU suite on the debug kernel (3-4 h;
 #                            DEBUG_SERIES=6.12 for the 6.12 one)
 #   make bench               reclaim benchmark against virtio_balloon
@@ -20,7 +22,7 @@ DKMS_SRC := $(DESTDIR)/usr/src/virtio-fpr-$(VERSION)
 MODPROBE_D := $(DESTDIR)/usr/lib/modprobe.d
 
 .PHONY: all modules clean install uninstall dkms-install dkms-remove deb \
-	check check-debug demo lint bench
+	check check-all check-debug demo lint bench
 
 all: modules
 
@@ -62,6 +64,9 @@ deb:
 
 check:
 	tests/run-all.sh
+
+check-all:
+	tests/run-all.sh --all
 
 check-debug:
 	tests/run-all.sh --debug $(DEBUG_SERIES)

@@ -7,8 +7,10 @@
 # DKMS/Debian packaging test
 # (tests/dkms/test-dkms.sh). Installs what it needs. Ends with
 # "N passed, N failed" summed over all of them.
-#   tests/run-all.sh [--series 6.1,6.12,7.2] [--only main,cycles,...]
-# With arguments, only the QEMU suite's selection changes.
+#   tests/run-all.sh [--all] [--series 6.1,6.12,7.2] [--only main,...]
+# With arguments, only the QEMU suite's selection changes: by default the
+# long scenarios (suite.py's LONG) run on one kernel each, --all (make
+# check-all) runs them on every kernel.
 #   tests/run-all.sh --debug [6.1|6.12]
 # runs only the whole QEMU suite on the debug kernel of that series (make
 # check-debug [DEBUG_SERIES=6.12], 3 to 4 hours; two timings are not
@@ -18,6 +20,7 @@ set -uo pipefail
 
 fpr_need qemu-system-x86 python3 make gcc busybox-static cpio kmod
 
+start=$(date +%s)
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 if [ "${1:-}" = --debug ]; then
@@ -33,7 +36,7 @@ else
 	"$FPR_TOP/tests/qemu/suite.py" "$@" 2>&1 | tee "$logs/suite"
 	if wait "$build_pid"; then
 		"$FPR_TOP/tests/qemu/suite.py" --series 6.1-debug \
-			--only "${FPR_DEBUG_ONLY:-exercise,bad_load}" 2>&1 |
+			--only "${FPR_DEBUG_ONLY:-exercise,bad_load,stall}" 2>&1 |
 			tee "$logs/suite-debug"
 	else
 		{
@@ -58,5 +61,6 @@ for f in "$logs"/*; do
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
+echo "# total time $(( ($(date +%s) - start) / 60 )) min"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

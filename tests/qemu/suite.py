@@ -330,6 +330,11 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        ("kept" if refilled else "LOST", r.summary()))
         no_problems(self.t, g, self.name("suspend"))
 
+    # Long scenarios: make check runs each on the one kernel named here,
+    # make check-all (--all) on every kernel
+    LONG = {"cycles": "6.1", "integrity": "6.1", "feature_matrix": "6.12",
+            "hotplug": "7.2"}
+
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
@@ -339,7 +344,10 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--series", default="6.1,6.12,7.2")
-    ap.add_argument("--only", default=",".join(Scenarios.ALL))
+    ap.add_argument("--only", help="scenarios to run on every series "
+                    "(default: all; the long ones on one series each)")
+    ap.add_argument("--all", action="store_true",
+                    help="the long scenarios on every series too")
     args = ap.parse_args()
     t = Results()
     for series in args.series.split(","):
@@ -349,7 +357,12 @@ def main():
             t.check("%s/setup" % series, False, str(e))
             continue
         sc = Scenarios(k, t)
-        for name in args.only.split(","):
+        if args.only:
+            names = args.only.split(",")
+        else:
+            names = [n for n in Scenarios.ALL if args.all or
+                     Scenarios.LONG.get(n, k.base) == k.base]
+        for name in names:
             t0 = time.monotonic()
             try:
                 getattr(sc, name)()
