@@ -179,8 +179,12 @@ static void fpr_balloon_size_work(struct work_struct *work)
 	struct fpr_balloon *b = container_of(work, struct fpr_balloon,
 					     size_work);
 	struct fpr_dev *fpr = container_of(b, struct fpr_dev, balloon);
-	s64 diff = fpr_balloon_towards_target(fpr);
+	s64 diff;
 
+	/* Reset after an error: its target means nothing until a rebind */
+	if (fpr_device_is_reset(fpr))
+		return;
+	diff = fpr_balloon_towards_target(fpr);
 	if (!diff)
 		return;
 	if (diff > 0)

@@ -15,16 +15,21 @@
  *    registration instead; sysfs reporting/blocks_per_order shows that.
  * 2. The pending pass is pr->work, a delayed_work the core queues
  *    PAGE_REPORTING_DELAY (2 s, a private #define) after a free that
- *    crosses the order, and again after a pass that ran out of budget. We
- *    read its timer's expiry and move it with mod_delayed_work() (delay.c,
- *    report.c). A pass queued twice runs twice; the core's state machine
- *    makes the second a cheap no-op. If a later core uses another delay,
+ *    crosses the order, and again after a pass that ran out of budget,
+ *    with schedule_delayed_work(). We read its timer's expiry and move it
+ *    with mod_delayed_work() on the same workqueue (delay.c, report.c),
+ *    so it never runs twice at once. A pass queued twice runs twice; the
+ *    core's state machine makes the second a cheap no-op. If a later core uses another delay,
  *    delay.c computes the time of queueing wrongly and reporting runs at
  *    the delay in force measured from a wrong start: late or early, never
  *    lost. If it stops using pr->work, moving the timer does nothing and
  *    the core's own 2 s holds: delay_ms and the back-off no longer apply.
  * 3. The core calls report() from that work item, one pass at a time, and
  *    takes pages back as not reported when report() returns an error.
+ *    report() refuses a second report while one is in flight anyway.
+ * 4. At unregister the order we put back stays: the core never resets it
+ *    to -1, so an unset order comes back as pageblock_order and the next
+ *    driver (or our next probe) takes that as set.
  */
 #include <linux/module.h>
 #include <linux/timer.h>
@@ -40,9 +45,15 @@ static unsigned int *fpr_core_order_ptr;
 /* Looked up at first use: that may be a load parameter, before init */
 static unsigned int *fpr_core_order_var(void)
 {
-	if (!fpr_core_order_ptr)
-		fpr_core_order_ptr = symbol_get(page_reporting_order);
-	return fpr_core_order_ptr;
+	unsigned int *var = READ_ONCE(fpr_core_order_ptr);
+
+	if (var)
+		return var;
+	var = symbol_get(page_reporting_order);
+	/* One reference kept: a lookup that lost a race drops its own */
+	if (var && cmpxchg(&fpr_core_order_ptr, NULL, var))
+		symbol_put(page_reporting_order);
+	return READ_ONCE(fpr_core_order_ptr);
 }
 
 void fpr_core_exit(void)
@@ -85,12 +96,12 @@ bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires)
 }
 
 /*
- * Queue the pass DELAY jiffies from now, or move it there. system_wq, as
- * the core's schedule_delayed_work(): not frozen during suspend, so that a
- * pass waiting for the device never holds up the freezer (report() ends it
- * once the device is reset).
+ * Queue the pass DELAY jiffies from now, or move it there, on the workqueue
+ * of the core's schedule_delayed_work(): on another one the pass could run
+ * twice at once. Not frozen during suspend, so a pass waiting for the
+ * device never holds up the freezer (freeze resets the device).
  */
 void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay)
 {
-	mod_delayed_work(system_wq, &fpr->pr.work, delay);
+	mod_delayed_work(FPR_SCHEDULE_WQ, &fpr->pr.work, delay);
 }

@@ -81,15 +81,20 @@ static bool fpr_teardown_overdue(struct fpr_dev *fpr)
 				   FPR_TEARDOWN_SECS * HZ);
 }
 
-/* Has the device used the one buffer on VQ (*used), or been reset? */
+/*
+ * Has the device used the one buffer on VQ (*used), or been reset? After
+ * a reset VQ is not touched: freeze deletes it once the waiter is gone.
+ */
 static bool fpr_device_done(struct fpr_dev *fpr, struct virtqueue *vq,
 			    bool *used)
 {
 	unsigned int len;
 
+	if (fpr_device_is_reset(fpr))
+		return true;
 	if (!READ_ONCE(fpr->stall_acks) && virtqueue_get_buf(vq, &len))
 		*used = true;
-	return *used || fpr_device_is_reset(fpr);
+	return *used;
 }
 
 /*
@@ -101,13 +106,16 @@ bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 			  const char *what)
 {
 	struct device *dev = &fpr->vdev->dev;
+	unsigned long start = jiffies;
 	unsigned int secs = 0;
 	bool used = false;
 
-	while (!wait_event_timeout(*wq, fpr_device_done(fpr, vq, &used), HZ)) {
+	/* Idle: a report held by a silent device is no load on the system */
+	while (!wait_event_idle_timeout(*wq, fpr_device_done(fpr, vq, &used),
+					HZ)) {
 		if (fpr_teardown_overdue(fpr)) {
 			dev_warn(dev, "device has not used %u %s in %u s and is going away: resetting it\n",
-				 n, what, secs);
+				 n, what, jiffies_to_msecs(jiffies - start) / 1000);
 			atomic64_inc(&fpr->stats.resets);
 			fpr_device_reset(fpr);
 			continue;

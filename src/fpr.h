@@ -86,20 +86,26 @@ struct fpr_balloon {
 
 /* backoff.c: reuse of reported blocks, and the delay multiplier */
 struct fpr_backoff {
-	unsigned long *map;		/* first chunk of each reported block */
-	unsigned long nbits;
-	unsigned int chunk_order;	/* 2^chunk_order pages per bit */
-	unsigned long tracked;		/* bits set in map */
-	unsigned long reported;		/* tracked blocks reported in window */
+	struct mutex lock;		/* all below but level, last_report */
+	unsigned long *blocks;		/* pfn << 5 | order, oldest first */
+	unsigned int nr;		/* in blocks, at most cap */
+	unsigned int cap;
+	unsigned long reported;		/* blocks reported in window */
 	unsigned long reported_pages;	/* all pages reported in window */
 	unsigned long flush_left;	/* pages of the first flush to report */
+	bool flushing;			/* the first flush has not been judged */
 	unsigned long window_start;	/* jiffies */
 	unsigned long last_report;	/* jiffies */
 	unsigned int level;		/* delay_ms << level, see backoff_max */
+	unsigned long off_start;	/* pfns going offline: not tracked */
+	unsigned long off_end;
+	struct notifier_block mem_nb;	/* memory hotplug */
+	bool mem_nb_registered;
 };
 
 /* Why free page reporting is on or off for a device (sysfs reporting/state) */
 enum fpr_state {
+	FPR_STARTING,			/* probe has not decided yet */
 	FPR_ACTIVE,
 	FPR_OFF_NOT_OFFERED,		/* no VIRTIO_BALLOON_F_PAGE_REPORTING */
 	FPR_OFF_POISON,			/* guest poisons, device lacks PAGE_POISON */
@@ -177,6 +183,7 @@ void fpr_device_debugfs_remove(struct fpr_dev *fpr);
 void fpr_report_init(struct fpr_dev *fpr);
 void fpr_report_start(struct fpr_dev *fpr);
 void fpr_report_stop(struct fpr_dev *fpr);
+void fpr_report_quiesce(struct fpr_dev *fpr);
 void fpr_report_set_order(struct fpr_dev *fpr, unsigned int order);
 const char *fpr_report_state(struct fpr_dev *fpr);
 

@@ -108,7 +108,7 @@ static int fpr_validate(struct virtio_device *vdev)
 	else if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
 
-	/* As virtio_balloon: queueing a report must not allocate memory */
+	/* Queueing a report must not allocate memory (nor fail for it) */
 	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	/* Reported addresses are guest physical, never IOVAs */
 	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
@@ -258,6 +258,8 @@ static int fpr_freeze(struct virtio_device *vdev)
 	fpr_delay_stop(fpr);
 	mutex_unlock(&fpr_lock);
 	fpr_device_reset(fpr);
+	/* A pass (not frozen) may still be in report(): let it leave first */
+	fpr_report_quiesce(fpr);
 	vdev->config->del_vqs(vdev);
 	return 0;
 }

@@ -47,7 +47,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 		      struct scatterlist *sgl, unsigned int nents)
 {
 	struct fpr_dev *fpr = container_of(pr, struct fpr_dev, pr);
-	struct virtqueue *vq = fpr->reporting_vq;
+	struct virtqueue *vq;
 	bool used;
 	int err;
 
@@ -61,10 +61,12 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 		return -EAGAIN;
 	}
 	spin_lock_irq(&fpr->vq_lock);
-	if (fpr->stopping || fpr->skip_reports) {
+	/* One report at a time, on the queue of the device as set up now */
+	if (fpr->stopping || fpr->skip_reports || fpr->in_flight) {
 		spin_unlock_irq(&fpr->vq_lock);
 		return -ENODEV;
 	}
+	vq = fpr->reporting_vq;
 	/* No indirect descriptors (main.c): this allocates nothing */
 	err = virtqueue_add_inbuf(vq, sgl, nents, fpr, GFP_NOWAIT | __GFP_NOWARN);
 	if (!err) {
@@ -82,7 +84,11 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 
 	used = fpr_device_wait_used(fpr, &fpr->acked, vq, nents,
 				    "reported blocks");
-	WRITE_ONCE(fpr->in_flight, false);
+	/* Done with vq: freeze may delete it now (fpr_report_quiesce()) */
+	spin_lock_irq(&fpr->vq_lock);
+	fpr->in_flight = false;
+	spin_unlock_irq(&fpr->vq_lock);
+	wake_up_all(&fpr->acked);
 	/* A reset device never uses the buffer: the pages go back unreported */
 	if (!used)
 		return -ENODEV;
@@ -92,6 +98,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 }
 
 static const char * const fpr_state_names[] = {
+	[FPR_STARTING]		= "starting",
 	[FPR_ACTIVE]		= "active",
 	[FPR_OFF_NOT_OFFERED]	= "off: device does not offer it",
 	[FPR_OFF_POISON]	= "off: poison",
@@ -161,7 +168,7 @@ static int fpr_register(struct fpr_dev *fpr, unsigned int order)
 	else
 		dev_warn(dev, "free page reporting off: cannot register with the page reporting core: %d; serving the balloon only\n",
 			 err);
-	fpr->state = err == -EBUSY ? FPR_OFF_BUSY : FPR_OFF_ERROR;
+	WRITE_ONCE(fpr->state, err == -EBUSY ? FPR_OFF_BUSY : FPR_OFF_ERROR);
 	return err;
 }
 
@@ -239,7 +246,7 @@ void fpr_report_start(struct fpr_dev *fpr)
 	unsigned int size, order;
 
 	lockdep_assert_held(&fpr_lock);
-	fpr->state = fpr_report_refused(fpr);
+	WRITE_ONCE(fpr->state, fpr_report_refused(fpr));
 	if (fpr->state != FPR_ACTIVE)
 		return;
 	/* A report must fit the ring: it is always queued on an empty one */
@@ -247,7 +254,7 @@ void fpr_report_start(struct fpr_dev *fpr)
 	if (size < FPR_PR_CAPACITY_MIN) {
 		dev_warn(dev, "free page reporting off: the reporting virtqueue holds %u entries, this kernel needs %u; serving the balloon only\n",
 			 size, FPR_PR_CAPACITY_MIN);
-		fpr->state = FPR_OFF_ERROR;
+		WRITE_ONCE(fpr->state, FPR_OFF_ERROR);
 		return;
 	}
 	fpr_pr_set_capacity(&fpr->pr, min_t(unsigned int, size,
@@ -263,6 +270,12 @@ void fpr_report_start(struct fpr_dev *fpr)
 		 order, (PAGE_SIZE << order) / SZ_1K, fpr_param_delay_ms(),
 		 virtio_has_feature(fpr->vdev, VIRTIO_BALLOON_F_PAGE_POISON) ?
 		 ", page poison" : "");
+}
+
+/* Freeze: the device is reset; wait until report() has left its queue */
+void fpr_report_quiesce(struct fpr_dev *fpr)
+{
+	wait_event(fpr->acked, !READ_ONCE(fpr->in_flight));
 }
 
 /* The device is reset, or never reported: leave the core */

@@ -28,6 +28,13 @@
 #define fpr_page_flags(page)	(&(page)->flags)
 #endif
 
+/* 6.17 moved schedule_delayed_work() to system_percpu_wq (the core's pass) */
+#ifdef FPR_HAVE_PERCPU_SCHEDULE
+#define FPR_SCHEDULE_WQ	system_percpu_wq
+#else
+#define FPR_SCHEDULE_WQ	system_wq
+#endif
+
 /* 6.11 passes struct virtqueue_info to virtio_find_vqs() */
 #ifdef FPR_HAVE_VIRTQUEUE_INFO
 static inline int fpr_find_vqs(struct virtio_device *vdev, unsigned int nvqs,

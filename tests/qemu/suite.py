@@ -333,12 +333,12 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # Long scenarios: make check runs each on the one kernel named here,
     # make check-all (--all) on every kernel
     LONG = {"cycles": "6.1", "integrity": "6.1", "feature_matrix": "6.12",
-            "hotplug": "7.2"}
+            "backoff_scale": "6.12", "hotplug": "7.2"}
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
-           "params_fuzz", "backoff", "exercise")
+           "params_fuzz", "backoff", "backoff_scale", "exercise")
 
 
 def main():
