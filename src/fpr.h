@@ -86,21 +86,16 @@ struct fpr_balloon {
 
 /* backoff.c: reuse of reported blocks, and the delay multiplier */
 struct fpr_backoff {
-	struct mutex lock;		/* all below but level, last_report */
-	unsigned long *blocks;		/* pfn << 5 | order, oldest first */
-	unsigned int nr;		/* in blocks, at most cap */
-	unsigned int cap;
-	unsigned long reported;		/* blocks reported in window */
+	unsigned long *map;		/* first chunk of each reported block */
+	unsigned long nbits;
+	unsigned int chunk_order;	/* 2^chunk_order pages per bit */
+	unsigned long tracked;		/* bits set in map */
+	unsigned long reported;		/* tracked blocks reported in window */
 	unsigned long reported_pages;	/* all pages reported in window */
 	unsigned long flush_left;	/* pages of the first flush to report */
-	bool flushing;			/* the first flush has not been judged */
 	unsigned long window_start;	/* jiffies */
 	unsigned long last_report;	/* jiffies */
 	unsigned int level;		/* delay_ms << level, see backoff_max */
-	unsigned long off_start;	/* pfns going offline: not tracked */
-	unsigned long off_end;
-	struct notifier_block mem_nb;	/* memory hotplug */
-	bool mem_nb_registered;
 };
 
 /* Why free page reporting is on or off for a device (sysfs reporting/state) */
@@ -203,7 +198,6 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr);
 bool fpr_backoff_defer(struct fpr_dev *fpr);
 void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
-unsigned long fpr_backoff_tracked(struct fpr_dev *fpr);
 
 /* balloon.c: the device's num_pages target, deflate-on-OOM, migration */
 void fpr_balloon_init(struct fpr_dev *fpr);

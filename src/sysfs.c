@@ -47,8 +47,6 @@ FPR_REPORTING(deferred, atomic64_read(&fpr->stats.deferred));
 /* The back-off step and the delay in force (delay_ms << step) */
 FPR_REPORTING(backoff_step, fpr_backoff_step(fpr));
 FPR_REPORTING(delay_ms, fpr_delay_effective(fpr));
-/* Reported blocks the back-off tracks now */
-FPR_REPORTING(tracked_blocks, fpr_backoff_tracked(fpr));
 
 /* "active", or "off: " and why (report.c) */
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
@@ -87,7 +85,6 @@ static struct attribute *fpr_stats_attrs[] = {
 	&dev_attr_reporting_deferred.attr,
 	&dev_attr_reporting_backoff_step.attr,
 	&dev_attr_reporting_delay_ms.attr,
-	&dev_attr_reporting_tracked_blocks.attr,
 	&dev_attr_blocks_per_order.attr,
 	NULL,
 };
