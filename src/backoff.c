@@ -22,19 +22,40 @@
  * reported blocks, and one allocate/free cycle would look like churn.
  *
  * The reported blocks are tracked in a bitmap over the guest's page frames,
- * one bit per 2^chunk_order pages, set at the block's first page: a block
- * is still reported while that page is a free buddy page marked reported.
- * Only report() (one pass at a time, from the core) uses the bitmap.
+ * one bit per 2^chunk_order pages, set at the block's first page. At the
+ * end of a window a block counts as reused unless that page is still in a
+ * free block: its own, or a larger one it merged into when a buddy was
+ * freed (the host still has it discarded). A block reallocated and freed
+ * again within the window looks the same as a merge and is missed; churn
+ * shows anyway, as the blocks it holds when the window ends. At most
+ * bo->cap blocks are tracked (one per 32 pages of RAM, at most 32768: it
+ * bounds the scan); when that many are, the window's judgement clears the
+ * map, so every window judges the blocks it reported.
+ *
+ * Memory hotplug: a memory notifier forgets the blocks in memory going
+ * offline (rounded out to whole blocks of FPR_MAX_ORDER, all that a check
+ * reads) and tracks none there until the range is offline or stays online,
+ * so a scan never reads the struct pages of memory being removed; memory
+ * onlined above the map grows it. bo->lock serialises report() (scan and
+ * accounting, one pass at a time, from the core), the notifier and reset.
+ *
+ * debugfs virtio_fpr/<device>/backoff (for the tests): the memory the map
+ * covers and the blocks it tracks.
  */
 #include <linux/bitmap.h>
 #include <linux/compiler.h>
+#include <linux/debugfs.h>
 #include <linux/jiffies.h>
+#include <linux/memory.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/mutex.h>
 #include <linux/nodemask.h>
+#include <linux/notifier.h>
 #include <linux/page-flags.h>
 #include <linux/scatterlist.h>
+#include <linux/seq_file.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 
@@ -43,11 +64,16 @@
 /* Bits in the map at most (256 KiB): 4 KiB chunks up to 8 GiB of RAM */
 #define FPR_BACKOFF_MAX_BITS	BIT(21)
 /* Blocks tracked at most, bounding the work at the end of a window */
-#define FPR_BACKOFF_MAX_BLOCKS	65536UL
+#define FPR_BACKOFF_MAX_BLOCKS	32768UL
+#define FPR_BACKOFF_MIN_CAP	256UL
+#define FPR_BACKOFF_RAM_SHIFT	5
 /* Too few reported in a window to judge from */
 #define FPR_BACKOFF_MIN_BLOCKS	4UL
 /* So much reported in a window: a large free, back to delay_ms now */
 #define FPR_BACKOFF_BURST	(SZ_128M >> PAGE_SHIFT)
+
+/* What a block's check may read around its first page */
+#define FPR_BACKOFF_SPAN	BIT(FPR_MAX_ORDER)
 
 static unsigned long fpr_end_pfn(void)
 {
@@ -59,23 +85,87 @@ static unsigned long fpr_end_pfn(void)
 	return end;
 }
 
+/* Chunk order so that pfns below END fit in FPR_BACKOFF_MAX_BITS bits */
+static unsigned int fpr_chunk_order(unsigned long end)
+{
+	unsigned int order = 0;
+
+	while ((end >> order) >= FPR_BACKOFF_MAX_BITS)
+		order++;
+	return order;
+}
+
+/*
+ * Cover the pfns below END: a larger map, same chunks (bits kept) or
+ * larger ones (map cleared). False if there is no memory for it.
+ */
+static bool fpr_backoff_cover(struct fpr_backoff *bo, unsigned long end)
+{
+	unsigned int order = fpr_chunk_order(end);
+	unsigned long nbits = (end >> order) + 1;
+	unsigned long *map, *old;
+
+	map = kvcalloc(BITS_TO_LONGS(nbits), sizeof(long), GFP_KERNEL);
+	if (!map)
+		return false;
+	mutex_lock(&bo->lock);
+	old = bo->map;
+	if (old && order == bo->chunk_order) {
+		bitmap_copy(map, old, min(nbits, bo->nbits));
+	} else {
+		bo->tracked = 0;
+		bo->reported = 0;
+	}
+	bo->map = map;
+	bo->nbits = nbits;
+	bo->chunk_order = order;
+	mutex_unlock(&bo->lock);
+	kvfree(old);
+	return true;
+}
+
+static int fpr_backoff_mem_event(struct notifier_block *nb,
+				 unsigned long action, void *data);
+
 void fpr_backoff_init(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned long end = fpr_end_pfn();
+	struct device *dev = &fpr->vdev->dev;
+	int err;
 
-	while ((end >> bo->chunk_order) >= FPR_BACKOFF_MAX_BITS)
-		bo->chunk_order++;
-	bo->nbits = (end >> bo->chunk_order) + 1;
-	bo->map = bitmap_zalloc(bo->nbits, GFP_KERNEL);
-	if (!bo->map)
-		dev_warn(&fpr->vdev->dev, "no memory to track reuse: reporting without back-off\n");
+	mutex_init(&bo->lock);
+	bo->cap = clamp(totalram_pages() >> FPR_BACKOFF_RAM_SHIFT,
+			FPR_BACKOFF_MIN_CAP, FPR_BACKOFF_MAX_BLOCKS);
+	if (!fpr_backoff_cover(bo, fpr_end_pfn())) {
+		dev_warn(dev, "no memory to track reuse: reporting without back-off\n");
+		return;
+	}
+	bo->mem_nb.notifier_call = fpr_backoff_mem_event;
+	err = register_memory_notifier(&bo->mem_nb);
+	if (err) {
+		dev_warn(dev, "cannot follow memory hotplug (%d): reporting without back-off\n",
+			 err);
+		goto err_free;
+	}
+	bo->mem_nb_registered = true;
+	return;
+
+err_free:
+	kvfree(bo->map);
+	bo->map = NULL;
 }
 
+/* After fpr_backoff_init(), failed or not; reporting has stopped */
 void fpr_backoff_free(struct fpr_dev *fpr)
 {
-	bitmap_free(fpr->backoff.map);
-	fpr->backoff.map = NULL;
+	struct fpr_backoff *bo = &fpr->backoff;
+
+	/* Waits for a running notifier: none runs after this */
+	if (bo->mem_nb_registered)
+		unregister_memory_notifier(&bo->mem_nb);
+	bo->mem_nb_registered = false;
+	kvfree(bo->map);
+	bo->map = NULL;
 }
 
 /* Reporting (re)starts: nothing reported yet, no back-off */
@@ -85,8 +175,8 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	struct sysinfo si;
 
 	si_meminfo(&si);
+	mutex_lock(&bo->lock);
 	bo->flush_left = si.freeram / 2;
-
 	if (bo->map)
 		bitmap_zero(bo->map, bo->nbits);
 	bo->tracked = 0;
@@ -95,6 +185,7 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	bo->window_start = jiffies;
 	WRITE_ONCE(bo->last_report, jiffies);
 	WRITE_ONCE(bo->level, 0);
+	mutex_unlock(&bo->lock);
 }
 
 /* The window length at back-off step STEP: one delay, so one pass */
@@ -116,34 +207,52 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr)
 	return step;
 }
 
-/* Is the block starting at PFN still free and reported? */
-static bool fpr_still_reported(unsigned long pfn)
+/*
+ * Is the page at PFN in a free block? Found as is_free_buddy_page() does:
+ * the first aligned head, walking up the orders, that is a free buddy page
+ * of at least that order. Unlocked, as compaction scans (data_race); a
+ * miss misjudges a block, nothing more.
+ */
+static bool fpr_still_free(unsigned long pfn)
 {
-	struct page *page = pfn_to_online_page(pfn);
+	struct page *head;
+	unsigned int order;
 
-	if (!page)
-		return false;
-	/* data_race: unlocked, as compaction scans; a miss misjudges a block */
-	if (!data_race(PageBuddy(page)))
-		return false;
-	/* data_race: as above. Not PageReported(): it asserts !compound */
-	return data_race(test_bit(PG_reported, fpr_page_flags(page)));
+	for (order = 0; order <= FPR_MAX_ORDER; order++) {
+		head = pfn_to_online_page(pfn & ~(BIT(order) - 1));
+		if (!head)
+			return false;
+		/* data_race: unlocked, as compaction scans */
+		if (data_race(PageBuddy(head)) &&
+		    /* data_race: the order of a free block, read as above */
+		    data_race(page_private(head)) >= order)
+			return true;
+	}
+	return false;
 }
 
-/* Forget tracked blocks the guest has reallocated; return how many */
+/*
+ * Forget tracked blocks the guest has reallocated; return how many. With
+ * bo->cap tracked, forget them all: the next window tracks
+ * what it reports. Called with bo->lock held.
+ */
 static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
 	unsigned long bit, reused = 0;
 
 	for_each_set_bit(bit, bo->map, bo->nbits) {
-		if (fpr_still_reported(bit << bo->chunk_order))
+		if (fpr_still_free(bit << bo->chunk_order))
 			continue;
 		__clear_bit(bit, bo->map);
 		reused++;
 	}
 	bo->tracked -= reused;
 	atomic64_add(reused, &fpr->stats.reused);
+	if (bo->tracked >= bo->cap) {
+		bitmap_zero(bo->map, bo->nbits);
+		bo->tracked = 0;
+	}
 	return reused;
 }
 
@@ -190,12 +299,14 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	    bo->reported_pages < FPR_BACKOFF_BURST)
 		return false;
 	idle = time_after_eq(now, READ_ONCE(bo->last_report) + 2 * window);
+	mutex_lock(&bo->lock);
 	if (idle)
 		bo->flush_left = 0;
 	level = fpr_backoff_judge(fpr, old, fpr_backoff_reused(fpr), idle);
 	bo->window_start = now;
 	bo->reported = 0;
 	bo->reported_pages = 0;
+	mutex_unlock(&bo->lock);
 	if (level == READ_ONCE(bo->level))
 		return false;
 	WRITE_ONCE(bo->level, level);
@@ -217,6 +328,7 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 	if (!bo->map)
 		return;
 	WRITE_ONCE(bo->last_report, jiffies);
+	mutex_lock(&bo->lock);
 	for_each_sg(sgl, sg, nents, i) {
 		bo->reported_pages += sg->length >> PAGE_SHIFT;
 		bo->flush_left -= min(bo->flush_left,
@@ -225,10 +337,88 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 		/* Blocks are aligned to their size: smaller ones are skipped */
 		if (sg->length < (PAGE_SIZE << bo->chunk_order) ||
 		    (pfn >> bo->chunk_order) >= bo->nbits ||
-		    bo->tracked >= FPR_BACKOFF_MAX_BLOCKS)
+		    (pfn >= bo->off_start && pfn < bo->off_end) ||
+		    bo->tracked >= bo->cap)
 			continue;
 		if (!__test_and_set_bit(pfn >> bo->chunk_order, bo->map))
 			bo->tracked++;
 		bo->reported++;
 	}
+	mutex_unlock(&bo->lock);
+}
+
+/* Forget the blocks in [START, END) pfns; called with bo->lock held */
+static void fpr_backoff_forget(struct fpr_backoff *bo, unsigned long start,
+			       unsigned long end)
+{
+	unsigned long bit, first = start >> bo->chunk_order;
+	unsigned long last = min(DIV_ROUND_UP(end, BIT(bo->chunk_order)),
+				 bo->nbits);
+
+	for (bit = first; bit < last; bit++)
+		if (__test_and_clear_bit(bit, bo->map))
+			bo->tracked--;
+}
+
+static int fpr_backoff_mem_event(struct notifier_block *nb,
+				 unsigned long action, void *data)
+{
+	struct fpr_backoff *bo = container_of(nb, struct fpr_backoff, mem_nb);
+	struct fpr_dev *fpr = container_of(bo, struct fpr_dev, backoff);
+	struct memory_notify *mn = data;
+	unsigned long covered, start = round_down(mn->start_pfn, FPR_BACKOFF_SPAN);
+	unsigned long end = round_up(mn->start_pfn + mn->nr_pages,
+				     FPR_BACKOFF_SPAN);
+
+	switch (action) {
+	case MEM_GOING_OFFLINE:
+		mutex_lock(&bo->lock);
+		/* One at a time (mem_hotplug_lock); should two overlap */
+		if (bo->off_end) {
+			start = min(start, bo->off_start);
+			end = max(end, bo->off_end);
+		}
+		bo->off_start = start;
+		bo->off_end = end;
+		fpr_backoff_forget(bo, start, end);
+		mutex_unlock(&bo->lock);
+		break;
+	case MEM_OFFLINE:
+	case MEM_CANCEL_OFFLINE:
+		mutex_lock(&bo->lock);
+		bo->off_start = 0;
+		bo->off_end = 0;
+		mutex_unlock(&bo->lock);
+		break;
+	case MEM_ONLINE:
+		end = mn->start_pfn + mn->nr_pages;
+		mutex_lock(&bo->lock);
+		covered = bo->nbits << bo->chunk_order;
+		mutex_unlock(&bo->lock);
+		if (end > covered && !fpr_backoff_cover(bo, end))
+			dev_warn_once(&fpr->vdev->dev, "no memory to track reuse above %lu MiB: the back-off ignores memory there\n",
+				      covered >> (20 - PAGE_SHIFT));
+		break;
+	}
+	return NOTIFY_OK;
+}
+
+static int fpr_backoff_show(struct seq_file *m, void *v)
+{
+	struct fpr_backoff *bo = m->private;
+
+	mutex_lock(&bo->lock);
+	seq_printf(m, "covered_mib %lu\ntracked %lu\ncap %lu\n",
+		   bo->map ? (bo->nbits << bo->chunk_order) >> (20 - PAGE_SHIFT) :
+		   0, bo->tracked, bo->cap);
+	mutex_unlock(&bo->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(fpr_backoff);
+
+/* Under fpr->debugfs, removed with it before fpr_backoff_free() */
+void fpr_backoff_debugfs_add(struct fpr_dev *fpr)
+{
+	debugfs_create_file("backoff", 0400, fpr->debugfs, &fpr->backoff,
+			    &fpr_backoff_fops);
 }

@@ -86,10 +86,16 @@ struct fpr_balloon {
 
 /* backoff.c: reuse of reported blocks, and the delay multiplier */
 struct fpr_backoff {
+	struct mutex lock;		/* report() vs memory notifier, reset */
+	struct notifier_block mem_nb;	/* memory hotplug */
+	bool mem_nb_registered;
+	unsigned long off_start;	/* pfns going offline: not tracked */
+	unsigned long off_end;
 	unsigned long *map;		/* first chunk of each reported block */
 	unsigned long nbits;
 	unsigned int chunk_order;	/* 2^chunk_order pages per bit */
 	unsigned long tracked;		/* bits set in map */
+	unsigned long cap;		/* most bits set in map */
 	unsigned long reported;		/* tracked blocks reported in window */
 	unsigned long reported_pages;	/* all pages reported in window */
 	unsigned long flush_left;	/* pages of the first flush to report */
@@ -194,6 +200,7 @@ unsigned int fpr_delay_effective(struct fpr_dev *fpr);
 void fpr_backoff_init(struct fpr_dev *fpr);
 void fpr_backoff_free(struct fpr_dev *fpr);
 void fpr_backoff_reset(struct fpr_dev *fpr);
+void fpr_backoff_debugfs_add(struct fpr_dev *fpr);
 unsigned int fpr_backoff_step(struct fpr_dev *fpr);
 bool fpr_backoff_defer(struct fpr_dev *fpr);
 void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,

@@ -194,6 +194,7 @@ static int fpr_probe(struct virtio_device *vdev)
 	if (err)
 		goto err_report;
 	fpr_device_debugfs_add(fpr);
+	fpr_backoff_debugfs_add(fpr);
 	return 0;
 
 err_report:

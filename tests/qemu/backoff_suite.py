@@ -35,6 +35,18 @@ def watch(g, seconds, until=None):
     return seen
 
 
+def backoff_debugfs(g, key):
+    """A figure of debugfs virtio_fpr/virtio0/backoff (the tracked-block
+    map)."""
+    out = g.run("cat /sys/kernel/debug/virtio_fpr/virtio0/backoff")[1]
+    return int(re.search(r"^%s (\d+)$" % key, out, re.M).group(1))
+
+
+def tracked(g):
+    """Reported blocks the back-off tracks now."""
+    return backoff_debugfs(g, "tracked")
+
+
 def churn_rate(g, mib, seconds=8):
     """MiB/s of fprmem churn MIB in this guest, no driver loaded."""
     start(g, "rate", "fprmem churn %d" % mib)
@@ -142,3 +154,91 @@ class BackoffScenarios:
                        "reports, %d passes deferred" %
                        (sorted({d for _, d in off}), reports, deferred))
         self.no_problems(g, "backoff")
+
+    def backoff_scale(self):
+        # More reported blocks than the back-off tracks: 1.5 GiB of 16 KiB
+        # holes (each holds an aligned 8 KiB block at least) stay free and
+        # reported at order 1, about 100000 blocks. The driver tracks at
+        # most one block per 32 pages of RAM (about 31000 here, backoff.c),
+        # and forgets them all at the end of a window that filled the map.
+        # It must still judge new reports: a 64 MiB churn (2 MiB pages: it
+        # leaves the holes alone) must take the step to 2 at least;
+        # stopped at the top step, the delay in force must be delay_ms
+        # again within three top-step windows (the pass after it, then
+        # two windows without a report). Before, reports past 65536 tracked
+        # blocks were not counted: judged on nothing, the back-off kept
+        # the step it had. (A 512 MiB churn loops in 3 to 5 s under TCG,
+        # over two windows at delay_ms=100: no churn the back-off
+        # answers, its top delay is 1.6 s.)
+        delay, hole_kib, frag_mib, mib, need = 100, 16, 3072, 64, 2
+        with self.guest("backoff-scale", mem_mib=4096) as g:
+            g.run("modprobe virtio_fpr order=1 delay_ms=%d" % delay)
+            reclaim.settle(g)
+            cap = backoff_debugfs(g, "cap")
+            reclaim.hold(g, frag_mib, how="frag %%d %d" % hole_kib,
+                         tag="frag")
+
+            # until the holes are reported: the count stops growing
+            def blocks():
+                c = counters(g)
+                return sum(c["blocks_per_order"]) - c["reused_blocks"]
+            seen = [blocks()]
+            end = time.monotonic() + 120 * g.kernel.slow
+            while time.monotonic() < end and \
+                    (len(seen) < 4 or seen[-1] > seen[-4]):
+                time.sleep(2)
+                seen.append(blocks())
+            full = tracked(g)
+            c0 = counters(g)
+            start(g, "churn", "fprmem churn %d zero" % mib)
+            t0 = time.monotonic()
+            counts = [full]
+
+            def sample_until(s):
+                counts.append(tracked(g))
+                return s[0] >= need
+            steps = watch(g, 150, sample_until)
+            secs = time.monotonic() - t0
+            # stop it at the top step (backoff_max, 4 by default)
+            top = int(g.read(PARAMS + "/backoff_max"))
+            steps += watch(g, 60, lambda s: s[0] == top)
+            stopped_at = steps[-1]
+            t_stop = time.monotonic()
+            rc, churned = stop(g, "churn")
+            c1 = counters(g)
+            climbed = max(s for s, _ in steps[:len(counts) - 1])
+            consistent = all(d == delay << s for s, d in steps)
+            reused = c1["reused_blocks"] - c0["reused_blocks"]
+            deferred = c1["deferred"] - c0["deferred"]
+            self.check("backoff-scale-climbs",
+                       seen[-1] > cap and max(counts) <= cap and
+                       climbed >= need and consistent and deferred >= 1 and
+                       rc == 0,
+                       "%d MiB of %d KiB holes: %d reported blocks "
+                       "stayed free, %d tracked (at most %d); under a "
+                       "%d MiB churn (%s) %d to %d tracked, step %d in "
+                       "%.0f s (steps %s), delay in force %s ms, %d "
+                       "reused, %d passes deferred" %
+                       (frag_mib // 2, hole_kib, seen[-1], full, cap, mib,
+                        churned, min(counts), max(counts), climbed, secs,
+                        sorted({s for s, _ in steps}),
+                        sorted({d for _, d in steps}), reused, deferred))
+
+            # three windows of the top step from the churn's end, and 1 s
+            # for the last report's ack and the sampling under TCG
+            window = max(delay << top, 1000) / 1000
+            end = t_stop + (6 * window + 10) * g.kernel.slow
+            after = step_and_delay(g)
+            while after != (0, delay) and time.monotonic() < end:
+                time.sleep(0.2)
+                after = step_and_delay(g)
+            back = time.monotonic() - t_stop
+            self.check("backoff-scale-ends",
+                       stopped_at[0] == top and after == (0, delay) and
+                       back <= (3 * window + 1) * g.kernel.slow,
+                       "churn stopped at step %d: step %d, delay %d ms "
+                       "after %.1f s (three windows: %.1f s)" %
+                       (stopped_at[0], after[0], after[1], back,
+                        3 * window))
+            reclaim.release(g, tag="frag")
+        self.no_problems(g, "backoff-scale")

@@ -3,7 +3,8 @@
 DIMM is plugged through QMP (ACPI), onlined movable, its memory is used,
 freed and must come back to the host through the DIMM's own backing file;
 then it is unplugged while a churn keeps reports in flight and checksummed
-data lives in it (offlining migrates that data). Mixed into
+data lives in it (offlining migrates that data). The back-off's map
+grows over the DIMM without a reload. Mixed into
 suite.Scenarios."""
 
 import os
@@ -22,6 +23,20 @@ DIMM_MIB = 512
 def backing_mib(path):
     """MiB of the DIMM's backing file (tmpfs) the host holds."""
     return os.stat(path).st_blocks * 512 / MIB
+
+
+def backoff_covered_mib(g):
+    """MiB of guest physical memory the back-off's map covers."""
+    out = g.run("cat /sys/kernel/debug/virtio_fpr/virtio0/backoff")[1]
+    return int(re.search(r"covered_mib (\d+)", out).group(1))
+
+
+def dimm_top_mib(g, dimm):
+    """Where the DIMM ends in guest physical memory, in MiB."""
+    for d in g.qmp("query-memory-devices"):
+        if d["data"].get("id") == dimm:
+            return (d["data"]["addr"] + d["data"]["size"]) // MIB
+    return -1
 
 
 def dimm_present(g, dimm):
@@ -58,6 +73,8 @@ class HotplugScenarios:
         g.run("modprobe virtio_fpr order=3 delay_ms=100")
         base = meminfo_kib(g, "MemTotal") // 1024
         added, returned, removed, verified = [], [], [], []
+        covered = [backoff_covered_mib(g)]
+        top = []
         reports = 0
         for i in range(rounds):
             mem, dimm, path = "mem%d" % i, "dimm%d" % i, \
@@ -69,10 +86,10 @@ class HotplugScenarios:
             wait_for(lambda: meminfo_kib(g, "MemTotal") // 1024 >=
                      base + DIMM_MIB - 16, 30 * slow)
             added.append(meminfo_kib(g, "MemTotal") // 1024 - base)
-            # reload: the back-off now tracks the DIMM's pages too, and
-            # meets them offline below
-            g.run("rmmod virtio_fpr && modprobe virtio_fpr order=3 "
-                  "delay_ms=100")
+            top.append(dimm_top_mib(g, dimm))
+            # no reload: the back-off's map grows over the DIMM, and its
+            # notifier forgets the DIMM's blocks before they go offline
+            covered.append(backoff_covered_mib(g))
             # user memory fills ZONE_MOVABLE (the DIMM) first
             reclaim.hold(g, DIMM_MIB - 32)
             used = backing_mib(path)
@@ -111,6 +128,13 @@ class HotplugScenarios:
                    (rounds, DIMM_MIB, "/".join("%d" % a for a in added),
                     "/".join("%.0f" % u for u, _ in returned),
                     "/".join("%.0f" % lft for _, lft in returned)))
+        self.check("hotplug-backoff-covers-dimm",
+                   all(c >= t > covered[0]
+                       for c, t in zip(covered[1:], top)),
+                   "the back-off's map covered %d MiB at load, then %s MiB "
+                   "with the DIMM ending at %s MiB" %
+                   (covered[0], "/".join("%d" % c for c in covered[1:]),
+                    "/".join("%d" % t for t in top)))
         self.check("hotplug-removed-mid-report",
                    all(gone and abs(left) <= 16 and ok and inside >= 128
                        for gone, left, ok, inside in removed) and

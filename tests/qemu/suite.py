@@ -334,13 +334,14 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # make check-all (--all) on every kernel
     LONG = {"cycles": "6.1", "integrity": "6.1", "exercise": "6.1",
             "poison": "6.12", "feature_matrix": "6.12",
+            "backoff_scale": "6.12",
             "hang": "7.2", "hotplug": "7.2",
             "hot_unplug": "7.2"}
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
-           "params_fuzz", "backoff", "exercise")
+           "params_fuzz", "backoff", "backoff_scale", "exercise")
 
 
 def main():
