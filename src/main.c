@@ -24,7 +24,7 @@
 
 static bool fpr_guest_wants_poison(void)
 {
-	return page_poisoning_enabled_static() || want_init_on_free();
+	return fpr_page_poisoning_enabled() || want_init_on_free();
 }
 
 static void fpr_ack(struct virtqueue *vq)

@@ -7,6 +7,7 @@
 #ifndef _VIRTIO_FPR_COMPAT_H
 #define _VIRTIO_FPR_COMPAT_H
 
+#include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/page_reporting.h>
 #include <linux/virtio_config.h>
@@ -20,6 +21,23 @@
 #define FPR_MAX_ORDER	MAX_ORDER
 #endif
 #define FPR_NR_ORDERS	(FPR_MAX_ORDER + 1)
+
+/* 5.11 added page_poisoning_enabled_static(); 5.10 has page_poisoning_enabled() */
+#ifdef FPR_HAVE_POISONING_STATIC
+#define fpr_page_poisoning_enabled()	page_poisoning_enabled_static()
+#else
+#define fpr_page_poisoning_enabled()	page_poisoning_enabled()
+#endif
+
+/* 5.17 added virtio_reset_device(); before, the transport's reset op */
+static inline void fpr_reset_device(struct virtio_device *vdev)
+{
+#ifdef FPR_HAVE_RESET_DEVICE
+	virtio_reset_device(vdev);
+#else
+	vdev->config->reset(vdev);
+#endif
+}
 
 /* 6.18 wrapped page->flags in memdesc_flags_t */
 #ifdef FPR_HAVE_MEMDESC_FLAGS
