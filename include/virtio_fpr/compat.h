@@ -39,6 +39,17 @@ static inline void fpr_reset_device(struct virtio_device *vdev)
 #endif
 }
 
+/* 5.14 added page_reporting_dev_info.order; before, pageblock_order only */
+#ifdef FPR_HAVE_PR_ORDER
+#define FPR_PR_ORDER_FIXED		false
+#define fpr_pr_order(pr)		((pr)->order)
+#define fpr_pr_set_order(pr, o)		((pr)->order = (o))
+#else
+#define FPR_PR_ORDER_FIXED		true
+#define fpr_pr_order(pr)		((unsigned int)pageblock_order)
+#define fpr_pr_set_order(pr, o)		do { } while (0)
+#endif
+
 /* 6.18 wrapped page->flags in memdesc_flags_t */
 #ifdef FPR_HAVE_MEMDESC_FLAGS
 #define fpr_page_flags(page)	(&(page)->flags.f)
