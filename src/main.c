@@ -172,7 +172,9 @@ static int fpr_probe(struct virtio_device *vdev)
 	fpr_report_init(fpr);
 	fpr_delay_init(fpr);
 	fpr_backoff_init(fpr);
-	fpr_balloon_init(fpr);
+	err = fpr_balloon_init(fpr);
+	if (err)
+		goto err_free;
 
 	err = fpr_start_device(fpr);
 	if (err)
@@ -206,6 +208,7 @@ err_reset:
 	vdev->config->del_vqs(vdev);
 err_free:
 	vdev->priv = NULL;
+	fpr_balloon_free(fpr);
 	fpr_backoff_free(fpr);
 	kfree(fpr);
 	return err;
@@ -229,6 +232,7 @@ static void fpr_remove(struct virtio_device *vdev)
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 	vdev->config->del_vqs(vdev);
 	vdev->priv = NULL;
+	fpr_balloon_free(fpr);
 	fpr_backoff_free(fpr);
 	kfree(fpr);
 }

@@ -181,4 +181,72 @@ static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
 }
 #endif
 
+struct vfsmount;
+
+/* 6.0 moved balloon pages with balloon_mops; before, via the bdi's inode */
+#if defined(FPR_HAVE_BALLOON_INODE) && defined(CONFIG_BALLOON_COMPACTION)
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+
+static inline int fpr_balloon_fs_init(struct fs_context *fc)
+{
+	return init_pseudo(fc, BALLOON_KVM_MAGIC) ? 0 : -ENOMEM;
+}
+
+static inline int fpr_balloon_inode_alloc(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+	/*
+	 * balloon_page_insert() needs an inode whose mapping has balloon_aops:
+	 * one on a pseudo file system of our own per device, as 5.10's
+	 * virtio_balloon has. No owner: a bound device must not pin us.
+	 */
+	static struct file_system_type fs = {
+		.name			= "virtio_fpr-balloon",
+		.init_fs_context	= fpr_balloon_fs_init,
+		.kill_sb		= kill_anon_super,
+	};
+	struct vfsmount *m;
+	struct inode *inode;
+
+	m = kern_mount(&fs);
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	inode = alloc_anon_inode(m->mnt_sb);
+	if (IS_ERR(inode)) {
+		kern_unmount(m);
+		return PTR_ERR(inode);
+	}
+	inode->i_mapping->a_ops = &balloon_aops;
+	b->inode = inode;
+	*mnt = m;
+	return 0;
+}
+
+/* Once no page is in the balloon (nor isolated from it) */
+static inline void fpr_balloon_inode_free(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+	if (!*mnt)
+		return;
+	iput(b->inode);
+	b->inode = NULL;
+	kern_unmount(*mnt);
+	*mnt = NULL;
+}
+#else
+static inline int fpr_balloon_inode_alloc(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+	return 0;
+}
+
+static inline void fpr_balloon_inode_free(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+}
+#endif
+
 #endif /* _VIRTIO_FPR_COMPAT_H */
