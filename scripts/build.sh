@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build virtio_fpr (and the test-only modules) for one kernel series.
 #   build.sh SERIES [make args...]   e.g. build.sh 7.2 W=1 C=2
-# Output: build/ko/<krel>/*.ko. 7.2 builds inside the sid chroot.
+# Output: build/ko/<krel>/*.ko. 5.10, 6.12-trixie and 7.2 build inside a
+# chroot of their suite (scripts/chroot.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,13 +26,15 @@ cp -r "$FPR_TOP/src" "$FPR_TOP/include" "$work/"
 mkdir -p "$work/tests"
 cp -r "$FPR_TOP/tests/modules" "$work/tests/"
 
-if [ "$series" = 7.2 ]; then
-	root=$("$FPR_TOP/scripts/sid-chroot.sh")
+suite=$("$FPR_TOP/scripts/kernel.sh" chroot "$series")
+if [ -n "$suite" ]; then
+	root=$("$FPR_TOP/scripts/chroot.sh" "$suite")
 	# Debian's headers lack the script with which 6.19+ checks that
 	# sparse knows typeof_unqual (without it C=2 quietly runs no sparse):
 	# supply one that does that check
-	valid=$root$kdir/../linux-headers-${krel%-amd64}-common/scripts/checker-valid.sh
-	if [ ! -x "$valid" ]; then
+	common=$root$kdir/../linux-headers-${krel%-amd64}-common
+	valid=$common/scripts/checker-valid.sh
+	if grep -qs checker-valid.sh "$common/Makefile" && [ ! -x "$valid" ]; then
 		cat > "$valid" <<'EOS'
 #!/bin/sh
 # virtio-fpr: stands in for the kernel's scripts/checker-valid.sh
@@ -41,18 +44,20 @@ rm -f /tmp/fpr-checker.c
 EOS
 		chmod +x "$valid"
 	fi
-	rm -rf "$root/build/$krel"
+	# A folder of our own: other checkouts may share the chroot
 	mkdir -p "$root/build"
-	cp -r "$work" "$root/build/$krel"
+	cwork=$(mktemp -d "$root/build/$krel.XXXXXX")
+	trap 'rm -rf "$cwork"' EXIT
+	cp -r "$work/." "$cwork"
 	# objtool reads /proc: mount it in a private mount namespace
 	for d in src tests/modules; do
 		# shellcheck disable=SC2016 # expanded by the inner shell
 		unshare -m /bin/sh -c \
 			'mount -t proc proc "$0/proc" && exec chroot "$0" make "$@"' \
-			"$root" -C "$kdir" M="/build/$krel/$d" "$@" modules
+			"$root" -C "$kdir" M="${cwork#"$root"}/$d" "$@" modules
 	done
 	rm -rf "$work"
-	cp -r "$root/build/$krel" "$work"
+	mv "$cwork" "$work"
 else
 	for d in src tests/modules; do
 		make -C "$kdir" M="$work/$d" "$@" modules

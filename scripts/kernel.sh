@@ -5,19 +5,33 @@
 #   kernel.sh image SERIES     fetch + unpack the Debian image; print its
 #                              folder (with vmlinuz and modules/ links)
 #   kernel.sh headers SERIES   make the headers buildable; print their folder
-# SERIES: 6.1 (bookworm), 6.12 (bookworm-backports), 7.2 (sid), and
-# 6.1-debug and 6.12-debug: our KASAN/lockdep/kmemleak builds of
-# linux-source-6.1 and -6.12 (scripts/debug-kernel.sh), guest kernels for
-# the QEMU suite only.
+#   kernel.sh chroot SERIES    print the suite whose chroot (scripts/chroot.sh)
+#                              builds for SERIES, or nothing (host build)
+# SERIES: 5.10 (bullseye), 6.1 (bookworm), 6.12 (bookworm-backports),
+# 6.12-trixie (trixie), 7.2 (sid), and 6.1-debug and 6.12-debug: our
+# KASAN/lockdep/kmemleak builds of linux-source-6.1 and -6.12
+# (scripts/debug-kernel.sh), guest kernels for the QEMU suite only.
+# 5.10, 6.12-trixie and 7.2 build in a chroot of their suite, with the
+# compiler and sparse of that suite (the kernel's own gcc: 10, 14, 16);
+# the host (bookworm, gcc-12) builds 6.1 and 6.12.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 suite_of() {
 	case $1 in
+	5.10) echo bullseye ;;
 	6.1) echo bookworm ;;
 	6.12) echo bookworm-backports ;;
+	6.12-trixie) echo trixie ;;
 	7.2) echo sid ;;
 	*) die "unknown kernel series '$1' (known: $FPR_SERIES)" ;;
+	esac
+}
+
+# The suite of the chroot that builds for SERIES; nothing for the host
+chroot_of() {
+	case $1 in
+	5.10 | 6.12-trixie | 7.2) suite_of "$1" ;;
 	esac
 }
 
@@ -81,10 +95,16 @@ cmd_image() {
 	echo "$dir"
 }
 
-# Print the kernel build folder for SERIES (inside the sid chroot for 7.2).
+# Print the kernel build folder for SERIES (inside its chroot if it has one).
 cmd_headers() {
-	local series=$1 krel dir deb
+	local series=$1 krel dir deb suite
 	krel=$(krel_of "$series")
+	suite=$(chroot_of "$series")
+	if [ -n "$suite" ]; then
+		"$FPR_TOP/scripts/chroot.sh" "$suite" "$krel" >/dev/null
+		echo "/usr/src/linux-headers-$krel"
+		return
+	fi
 	case $series in
 	*-debug)
 		echo "$("$FPR_TOP/scripts/debug-kernel.sh" "${series%-debug}")/linux"
@@ -94,12 +114,6 @@ cmd_headers() {
 		[ -e "/lib/modules/$krel/build/Makefile" ] ||
 			die "linux-headers-amd64 did not bring headers for $krel"
 		echo "/lib/modules/$krel/build"
-		;;
-	7.2)
-		"$FPR_TOP/scripts/sid-chroot.sh" >/dev/null
-		[ -d "$FPR_CACHE/sid-chroot/usr/src/linux-headers-$krel" ] ||
-			die "sid chroot lacks headers for $krel (remove $FPR_CACHE/sid-chroot to refresh)"
-		echo "/usr/src/linux-headers-$krel"
 		;;
 	*)
 		# The backports headers depend on the image package: unpack
@@ -125,10 +139,11 @@ cmd_headers() {
 	esac
 }
 
-[ $# -eq 2 ] || die "usage: $0 krel|image|headers SERIES"
+[ $# -eq 2 ] || die "usage: $0 krel|image|headers|chroot SERIES"
 case $1 in
 krel) krel_of "$2" ;;
 image) cmd_image "$2" ;;
 headers) cmd_headers "$2" ;;
-*) die "usage: $0 krel|image|headers SERIES" ;;
+chroot) chroot_of "$2" ;;
+*) die "usage: $0 krel|image|headers|chroot SERIES" ;;
 esac

@@ -7,7 +7,7 @@
 FPR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FPR_CACHE=${FPR_CACHE:-$FPR_TOP/build/cache}
 # Target kernel series, oldest first (scripts/kernel.sh maps them to suites)
-export FPR_SERIES="6.1 6.12 7.2"
+export FPR_SERIES="5.10 6.1 6.12 6.12-trixie 7.2"
 mkdir -p "$FPR_CACHE"
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -64,9 +64,10 @@ fpr_need() {
 	) 9> "$FPR_CACHE/.apt-install.lock"
 }
 
-# apt-get/apt-cache against bookworm-backports and sid, in a private
+# apt-get/apt-cache against the suites other than the host's, in a private
 # state folder so the host's apt setup is untouched.
 FPR_APTX=$FPR_CACHE/apt
+FPR_APTX_SUITES="bullseye bookworm bookworm-backports trixie sid"
 fpr_aptx_opts() {
 	echo "-o Dir=$FPR_APTX -o Dir::State::status=$FPR_APTX/status" \
 	     "-o Dir::Etc::trusted=/etc/apt/trusted.gpg" \
@@ -76,23 +77,23 @@ fpr_aptx_opts() {
 }
 
 fpr_aptx_update() {
-	local m stamp=$FPR_APTX/updated
-	# Refresh at most every 6 hours.
-	if [ -f "$stamp" ] && [ -z "$(find "$stamp" -mmin +360)" ]; then
-		return 0
-	fi
+	local m s list stamp=$FPR_APTX/updated
 	m=$(fpr_mirror)
 	[ -n "$m" ] || die "no Debian mirror found in the apt configuration"
+	list=$(for s in $FPR_APTX_SUITES; do
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $s main"
+	done)
+	# Refresh at most every 6 hours, and when the list of suites changed
+	if [ -f "$stamp" ] && [ -z "$(find "$stamp" -mmin +360)" ] &&
+	   [ "$list" = "$(cat "$FPR_APTX/etc/apt/sources.list" 2>/dev/null)" ]; then
+		return 0
+	fi
 	mkdir -p "$FPR_APTX/etc/apt/sources.list.d" \
 		 "$FPR_APTX/etc/apt/preferences.d" \
 		 "$FPR_APTX/var/lib/apt/lists/partial" \
 		 "$FPR_APTX/var/cache/apt/archives/partial"
 	touch "$FPR_APTX/status"
-	cat > "$FPR_APTX/etc/apt/sources.list" <<EOS
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm-backports main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m sid main
-EOS
+	echo "$list" > "$FPR_APTX/etc/apt/sources.list"
 	# shellcheck disable=SC2046
 	apt-get $(fpr_aptx_opts) update -qq || die "apt update for extra suites failed"
 	touch "$stamp"
@@ -118,7 +119,7 @@ fpr_download() {
 	fi
 }
 
-# Newest version of package $1 in suite $2 (bookworm, bookworm-backports, sid).
+# Newest version of package $1 in suite $2 (one of FPR_APTX_SUITES).
 fpr_suite_version() {
 	fpr_aptx apt-cache madison "$1" |
 		awk -F'|' -v s="$2/main" '$3 ~ " "s" " { gsub(/ /, "", $2); print $2; exit }'

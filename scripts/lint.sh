@@ -3,7 +3,7 @@
 # Style and static checks, one result line each and a closing
 # "N passed, N failed":
 #   checkpatch.pl --strict (from Debian's linux-source package)
-#   W=1 and sparse (C=2) builds against every target kernel
+#   W=1 and sparse (C=2) builds against every target kernel ($FPR_SERIES)
 #   ShellCheck on the scripts, python3 -m py_compile on the harness
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +50,8 @@ fi
 "$cp" --strict --no-tree --quiet --show-types -f "${files[@]}" > "$log" 2>&1
 result checkpatch-strict $? "$log"
 
-# C=2 runs sparse on the host (6.1, 6.12); 7.2's is in the sid chroot
+# C=2 runs the host's sparse (6.1, 6.12), or that of the target's chroot
+# (5.10, 6.12-trixie, 7.2: scripts/chroot.sh)
 fpr_need sparse
 for series in $FPR_SERIES; do
 	"$FPR_TOP/scripts/build.sh" "$series" W=1 C=2 > "$log" 2>&1

@@ -248,11 +248,18 @@ static int fpr_balloon_migrate(struct balloon_dev_info *bdi,
 	return 0;
 }
 
-void fpr_balloon_init(struct fpr_dev *fpr)
+int fpr_balloon_init(struct fpr_dev *fpr)
 {
 	struct fpr_balloon *b = &fpr->balloon;
+	int err;
 
 	balloon_devinfo_init(&b->bdi);
+	err = fpr_balloon_inode_alloc(&b->bdi, &b->bdi_mnt);
+	if (err) {
+		dev_err(&fpr->vdev->dev, "cannot set up balloon page migration: %d\n",
+			err);
+		return err;
+	}
 	mutex_init(&b->lock);
 	init_waitqueue_head(&b->acked);
 	spin_lock_init(&b->stop_lock);
@@ -261,6 +268,13 @@ void fpr_balloon_init(struct fpr_dev *fpr)
 	b->oom_nb.notifier_call = fpr_balloon_oom_notify;
 	b->oom_nb.priority = 80;	/* before other OOM notifiers */
 	fpr_stats_init(fpr);
+	return 0;
+}
+
+/* After fpr_balloon_stop(): no page is in the balloon */
+void fpr_balloon_free(struct fpr_dev *fpr)
+{
+	fpr_balloon_inode_free(&fpr->balloon.bdi, &fpr->balloon.bdi_mnt);
 }
 
 /* After DRIVER_OK: serve the target, stats and OOM notifications */

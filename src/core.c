@@ -8,9 +8,11 @@
  *    an exported (GPL) variable, left unset (-1) until the first driver
  *    registers, and read on every pass; registration sets it only while
  *    unset. Before 6.2 it is not exported and registration always sets it
- *    from pr->order. We look the symbol up at first use (symbol_get(),
- *    no build-time probe): found, we read and write it; not found, the order
- *    changes only by registering again (report.c). If a later core stops
+ *    from pr->order; before 5.14 neither exists and the core reports
+ *    pageblock_order only (params.c, compat.h). We look the symbol up at
+ *    first use (symbol_get(), no build-time probe): found, we read and
+ *    write it; not found, the order changes only by registering again
+ *    (report.c), and before 5.14 not at all. If a later core stops
  *    reading it per pass, a runtime order change applies at the next
  *    registration instead; sysfs reporting/blocks_per_order shows that.
  * 2. The pending pass is pr->work, a delayed_work the core queues

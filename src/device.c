@@ -56,7 +56,7 @@ void fpr_device_reset(struct fpr_dev *fpr)
 		spin_lock_irq(&fpr->vq_lock);
 		fpr->stopping = true;
 		spin_unlock_irq(&fpr->vq_lock);
-		virtio_reset_device(fpr->vdev);
+		fpr_reset_device(fpr->vdev);
 		/* Pairs with fpr_device_is_reset(): the reset is complete */
 		smp_store_release(&fpr->reset_done, true);
 	}

@@ -65,6 +65,7 @@ struct fpr_balloon {
 	struct virtqueue *deflate_vq;
 	struct virtqueue *stats_vq;		/* NULL without STATS_VQ */
 	struct balloon_dev_info bdi;
+	struct vfsmount *bdi_mnt;		/* holds bdi.inode before 6.0 */
 	bool adjust_managed;			/* !DEFLATE_ON_OOM */
 
 	struct mutex lock;			/* pfns, vq use, num_pages */
@@ -207,7 +208,8 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
 
 /* balloon.c: the device's num_pages target, deflate-on-OOM, migration */
-void fpr_balloon_init(struct fpr_dev *fpr);
+int fpr_balloon_init(struct fpr_dev *fpr);
+void fpr_balloon_free(struct fpr_dev *fpr);
 int fpr_balloon_start(struct fpr_dev *fpr);
 void fpr_balloon_stop(struct fpr_dev *fpr);
 void fpr_balloon_changed(struct fpr_dev *fpr);

@@ -24,7 +24,7 @@
 
 static bool fpr_guest_wants_poison(void)
 {
-	return page_poisoning_enabled_static() || want_init_on_free();
+	return fpr_page_poisoning_enabled() || want_init_on_free();
 }
 
 static void fpr_ack(struct virtqueue *vq)
@@ -172,7 +172,9 @@ static int fpr_probe(struct virtio_device *vdev)
 	fpr_report_init(fpr);
 	fpr_delay_init(fpr);
 	fpr_backoff_init(fpr);
-	fpr_balloon_init(fpr);
+	err = fpr_balloon_init(fpr);
+	if (err)
+		goto err_free;
 
 	err = fpr_start_device(fpr);
 	if (err)
@@ -207,6 +209,7 @@ err_reset:
 	vdev->config->del_vqs(vdev);
 err_free:
 	vdev->priv = NULL;
+	fpr_balloon_free(fpr);
 	fpr_backoff_free(fpr);
 	kfree(fpr);
 	return err;
@@ -230,6 +233,7 @@ static void fpr_remove(struct virtio_device *vdev)
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 	vdev->config->del_vqs(vdev);
 	vdev->priv = NULL;
+	fpr_balloon_free(fpr);
 	fpr_backoff_free(fpr);
 	kfree(fpr);
 }

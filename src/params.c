@@ -70,13 +70,20 @@ static int fpr_parse(const char *name, const char *val, unsigned int min,
 
 static int fpr_order_set(const char *val, const struct kernel_param *kp)
 {
-	/* Before 6.2 the core takes order 0 as "use pageblock_order" */
-	unsigned int order, min = fpr_core_order_runtime() ? 0 : 1;
+	/* 5.14 to 6.1: the core takes order 0 as "use pageblock_order" */
+	bool zero = fpr_core_order_runtime() || FPR_PR_ORDER_FIXED;
+	unsigned int order;
 	int err;
 
-	err = fpr_parse("order", val, min, FPR_MAX_ORDER, &order);
+	err = fpr_parse("order", val, zero ? 0 : 1, FPR_MAX_ORDER, &order);
 	if (err)
 		return err;
+	/* Before 5.14 the core reports pageblock_order only: say so, load */
+	if (FPR_PR_ORDER_FIXED && order != pageblock_order) {
+		pr_warn("virtio_fpr: order=%u ignored: this kernel (before 5.14) reports free blocks of pageblock_order (%u) only\n",
+			order, (unsigned int)pageblock_order);
+		order = pageblock_order;
+	}
 	mutex_lock(&fpr_lock);
 	WRITE_ONCE(fpr_order, order);
 	WRITE_ONCE(fpr_order_given, true);
@@ -134,7 +141,7 @@ static const struct kernel_param_ops fpr_backoff_ops = {
 
 module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
 MODULE_PARM_DESC(order,
-		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels before 6.2; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else pageblock_order = 9, 2 MiB)");
+		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels 5.14 to 6.1; kernels before 5.14 report pageblock_order only: another value is ignored with a warning; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else pageblock_order = 9, 2 MiB)");
 
 module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
 MODULE_PARM_DESC(delay_ms,

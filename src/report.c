@@ -151,7 +151,7 @@ static int fpr_register(struct fpr_dev *fpr, unsigned int order)
 	int err;
 
 	/* Before 6.2 registration sets the core's order from it (0: default) */
-	fpr->pr.order = order;
+	fpr_pr_set_order(&fpr->pr, order);
 	fpr->core_order_saved = fpr_core_order();
 	err = page_reporting_register(&fpr->pr);
 	if (!err) {
@@ -210,7 +210,8 @@ static void fpr_report_order_work(struct work_struct *work)
 
 	mutex_lock(&fpr_lock);
 	order = fpr_param_order();
-	if (fpr_active != fpr || !fpr->registered || fpr->pr.order == order)
+	if (fpr_active != fpr || !fpr->registered ||
+	    fpr_pr_order(&fpr->pr) == order)
 		goto out;
 	spin_lock_irq(&fpr->vq_lock);
 	busy = fpr->in_flight;
@@ -290,7 +291,8 @@ void fpr_report_stop(struct fpr_dev *fpr)
 void fpr_report_set_order(struct fpr_dev *fpr, unsigned int order)
 {
 	lockdep_assert_held(&fpr_lock);
-	if (!fpr->registered)
+	/* Before 5.14 the order is always pageblock_order (params.c) */
+	if (!fpr->registered || FPR_PR_ORDER_FIXED)
 		return;
 	if (!fpr_core_order_runtime()) {
 		mod_delayed_work(system_wq, &fpr->order_work, 0);

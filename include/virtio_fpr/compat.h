@@ -7,6 +7,7 @@
 #ifndef _VIRTIO_FPR_COMPAT_H
 #define _VIRTIO_FPR_COMPAT_H
 
+#include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/page_reporting.h>
 #include <linux/virtio_config.h>
@@ -20,6 +21,34 @@
 #define FPR_MAX_ORDER	MAX_ORDER
 #endif
 #define FPR_NR_ORDERS	(FPR_MAX_ORDER + 1)
+
+/* 5.11 added page_poisoning_enabled_static(); 5.10 has page_poisoning_enabled() */
+#ifdef FPR_HAVE_POISONING_STATIC
+#define fpr_page_poisoning_enabled()	page_poisoning_enabled_static()
+#else
+#define fpr_page_poisoning_enabled()	page_poisoning_enabled()
+#endif
+
+/* 5.17 added virtio_reset_device(); before, the transport's reset op */
+static inline void fpr_reset_device(struct virtio_device *vdev)
+{
+#ifdef FPR_HAVE_RESET_DEVICE
+	virtio_reset_device(vdev);
+#else
+	vdev->config->reset(vdev);
+#endif
+}
+
+/* 5.14 added page_reporting_dev_info.order; before, pageblock_order only */
+#ifdef FPR_HAVE_PR_ORDER
+#define FPR_PR_ORDER_FIXED		false
+#define fpr_pr_order(pr)		((pr)->order)
+#define fpr_pr_set_order(pr, o)		((pr)->order = (o))
+#else
+#define FPR_PR_ORDER_FIXED		true
+#define fpr_pr_order(pr)		((unsigned int)pageblock_order)
+#define fpr_pr_set_order(pr, o)		do { } while (0)
+#endif
 
 /* 6.18 wrapped page->flags in memdesc_flags_t */
 #ifdef FPR_HAVE_MEMDESC_FLAGS
@@ -149,6 +178,74 @@ static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
 	fpr_balloon_page_finalize(page);
 	spin_unlock_irqrestore(&b->pages_lock, flags);
 	put_page(page);
+}
+#endif
+
+struct vfsmount;
+
+/* 6.0 moved balloon pages with balloon_mops; before, via the bdi's inode */
+#if defined(FPR_HAVE_BALLOON_INODE) && defined(CONFIG_BALLOON_COMPACTION)
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+
+static inline int fpr_balloon_fs_init(struct fs_context *fc)
+{
+	return init_pseudo(fc, BALLOON_KVM_MAGIC) ? 0 : -ENOMEM;
+}
+
+static inline int fpr_balloon_inode_alloc(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+	/*
+	 * balloon_page_insert() needs an inode whose mapping has balloon_aops:
+	 * one on a pseudo file system of our own per device, as 5.10's
+	 * virtio_balloon has. No owner: a bound device must not pin us.
+	 */
+	static struct file_system_type fs = {
+		.name			= "virtio_fpr-balloon",
+		.init_fs_context	= fpr_balloon_fs_init,
+		.kill_sb		= kill_anon_super,
+	};
+	struct vfsmount *m;
+	struct inode *inode;
+
+	m = kern_mount(&fs);
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	inode = alloc_anon_inode(m->mnt_sb);
+	if (IS_ERR(inode)) {
+		kern_unmount(m);
+		return PTR_ERR(inode);
+	}
+	inode->i_mapping->a_ops = &balloon_aops;
+	b->inode = inode;
+	*mnt = m;
+	return 0;
+}
+
+/* Once no page is in the balloon (nor isolated from it) */
+static inline void fpr_balloon_inode_free(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+	if (!*mnt)
+		return;
+	iput(b->inode);
+	b->inode = NULL;
+	kern_unmount(*mnt);
+	*mnt = NULL;
+}
+#else
+static inline int fpr_balloon_inode_alloc(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
+	return 0;
+}
+
+static inline void fpr_balloon_inode_free(struct balloon_dev_info *b,
+					  struct vfsmount **mnt)
+{
 }
 #endif
 
