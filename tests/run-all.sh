@@ -7,7 +7,7 @@
 # DKMS/Debian packaging test
 # (tests/dkms/test-dkms.sh). Installs what it needs. Ends with
 # "N passed, N failed" summed over all of them.
-#   tests/run-all.sh [--all] [--series 6.1,6.12,7.2] [--only main,...]
+#   tests/run-all.sh [--all] [--series 5.10,6.1,6.12-trixie,7.2] [--only main,...]
 # With arguments, only the QEMU suite's selection changes: by default the
 # long scenarios (suite.py's LONG) run on one kernel each, --all (make
 # check-all) runs them on every kernel.

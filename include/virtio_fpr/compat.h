@@ -22,11 +22,12 @@
 #endif
 #define FPR_NR_ORDERS	(FPR_MAX_ORDER + 1)
 
-/* 5.11 added page_poisoning_enabled_static(); 5.10 has page_poisoning_enabled() */
+/* 5.11 added page_poisoning_enabled_static(); 5.10 poisons unchecked with NO_SANITY */
 #ifdef FPR_HAVE_POISONING_STATIC
 #define fpr_page_poisoning_enabled()	page_poisoning_enabled_static()
 #else
-#define fpr_page_poisoning_enabled()	page_poisoning_enabled()
+#define fpr_page_poisoning_enabled()	(page_poisoning_enabled() && \
+					 !IS_ENABLED(CONFIG_PAGE_POISONING_NO_SANITY))
 #endif
 
 /* 5.17 added virtio_reset_device(); before, the transport's reset op */

@@ -95,7 +95,7 @@ rc=$?
 check skip-no-page-reporting "$([ $rc = 77 ] && grep -q BUILD_EXCLUSIVE "$work/skip1.log" &&
 	! grep -q 'error:' "$work/skip1.log"; echo $?)" \
 	"rc $rc: $(grep -m1 -i 'exclusive\|not compatible' "$work/skip1.log")"
-dkms build "$name/$version" -k 5.10.0-99-amd64 --dkmstree "$alt" \
+dkms build "$name/$version" -k 5.4.0-99-amd64 --dkmstree "$alt" \
 	--kernelsourcedir "/usr/src/linux-headers-$k61" > "$work/skip2.log" 2>&1
 rc=$?
 check skip-too-old "$([ $rc = 77 ] && grep -q BUILD_EXCLUSIVE "$work/skip2.log"; echo $?)" \

@@ -48,8 +48,30 @@ class Kernel:
             os.environ.pop("FPR_KO_DIR", None)
             sh(os.path.join(SCRIPTS, "build.sh"), series)
         self.vmlinuz = os.path.join(img, "vmlinuz")
+        self.image_dir = img
         self.initrd = sh(os.path.join(TOP, "tests", "qemu", "initramfs.sh"),
                          series)
+
+
+    def config(self, name):
+        """The value of CONFIG_NAME in the kernel's configuration ("y",
+        "m", a string), or None if unset or no configuration is found."""
+        for path in (os.path.join(self.image_dir, "root", "boot",
+                                  "config-" + self.krel),
+                     os.path.join(self.image_dir, "modules", "config"),
+                     os.path.join(self.image_dir, "linux", ".config")):
+            if os.path.exists(path):
+                with open(path) as f:
+                    for line in f:
+                        if line.startswith("CONFIG_%s=" % name):
+                            return line.split("=", 1)[1].strip()
+                return None
+        return None
+
+    def order_fixed(self):
+        """Before 5.14 the core reports pageblock_order only."""
+        major, minor = (int(x) for x in self.base.split(".")[:2])
+        return (major, minor) < (5, 14)
 
 
 class GuestError(Exception):
