@@ -8,6 +8,10 @@
  * reallocated. Churn reallocates about as much as it lets us report: if
  * every reported block came back (up to four times as many), the delay
  * goes straight to 2^backoff_max times delay_ms; from half, it doubles.
+ * The delay grows only when two windows in a row call for it: a single
+ * allocate/free cycle after the flush can take back, in one window, about
+ * as many reported blocks as that window reported (measured on 6.1: a
+ * 1 GiB one, judged alone, sent the delay to the top step now and then).
  * The pass in which the delay grew is deferred: it reports nothing and
  * runs again after the longer delay, so the blocks that gave the verdict
  * are not reported and refaulted once more. One large allocation
@@ -23,7 +27,8 @@
  *
  * The reported blocks are tracked in a bitmap over the guest's page frames,
  * one bit per 2^chunk_order pages, set at the block's first page: a block
- * is still reported while that page is a free buddy page marked reported.
+ * is still reported while that page is a free buddy page marked reported
+ * (core.c).
  * Anything else counts as reused, including a block merged with a freed
  * buddy: it looks the same as one reallocated and freed, and the rule for
  * one large allocation above depends on counting both (once freed, its
@@ -55,7 +60,6 @@
 #include <linux/mutex.h>
 #include <linux/nodemask.h>
 #include <linux/notifier.h>
-#include <linux/page-flags.h>
 #include <linux/scatterlist.h>
 #include <linux/seq_file.h>
 #include <linux/sizes.h>
@@ -184,6 +188,7 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	bo->tracked = 0;
 	bo->reported = 0;
 	bo->reported_pages = 0;
+	bo->suspect = false;
 	bo->window_start = jiffies;
 	WRITE_ONCE(bo->last_report, jiffies);
 	WRITE_ONCE(bo->level, 0);
@@ -209,20 +214,6 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr)
 	return step;
 }
 
-/* Is the block starting at PFN still free and reported? */
-static bool fpr_still_reported(unsigned long pfn)
-{
-	struct page *page = pfn_to_online_page(pfn);
-
-	if (!page)
-		return false;
-	/* data_race: unlocked, as compaction scans; a miss misjudges a block */
-	if (!data_race(PageBuddy(page)))
-		return false;
-	/* data_race: as above. Not PageReported(): it asserts !compound */
-	return data_race(test_bit(PG_reported, fpr_page_flags(page)));
-}
-
 /*
  * Forget tracked blocks the guest has reallocated; return how many. With
  * bo->cap tracked, forget them all: the next window
@@ -237,7 +228,7 @@ static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 		pfn = bit << bo->chunk_order;
 		if (!(++seen % 1024))
 			cond_resched();
-		if (fpr_still_reported(pfn))
+		if (fpr_core_block_reported(pfn))
 			continue;
 		__clear_bit(bit, bo->map);
 		reused++;
@@ -298,6 +289,13 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	if (idle)
 		bo->flush_left = 0;
 	level = fpr_backoff_judge(fpr, old, fpr_backoff_reused(fpr), idle);
+	/* A rise needs two windows in a row that call for one */
+	if (level > old && !bo->suspect) {
+		bo->suspect = true;
+		level = old;
+	} else {
+		bo->suspect = false;
+	}
 	bo->window_start = now;
 	bo->reported = 0;
 	bo->reported_pages = 0;

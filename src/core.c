@@ -32,8 +32,19 @@
  * 4. At unregister the order we put back stays: the core never resets it
  *    to -1, so an unset order comes back as pageblock_order and the next
  *    driver (or our next probe) takes that as set.
+ * 5. A free block the core has reported has PG_reported set on its first
+ *    page (a PageBuddy page) from the time the core puts it back until it
+ *    leaves the free list: allocated, or merged with a freed buddy. The
+ *    back-off reads both flags unlocked, as compaction scans free pages
+ *    (fpr_core_block_reported()); a racing read misjudges one block. If a
+ *    later core stops marking blocks, every reported block looks reused:
+ *    the back-off lengthens the delay under any allocation after a free
+ *    (backoff_max=0 turns it off); it never loses a page.
  */
+#include <linux/mm.h>
+#include <linux/memory_hotplug.h>
 #include <linux/module.h>
+#include <linux/page-flags.h>
 #include <linux/timer.h>
 #include <linux/workqueue.h>
 
@@ -106,4 +117,18 @@ bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires)
 void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay)
 {
 	mod_delayed_work(FPR_SCHEDULE_WQ, &fpr->pr.work, delay);
+}
+
+/* Is the free block starting at PFN still marked reported (5. above)? */
+bool fpr_core_block_reported(unsigned long pfn)
+{
+	struct page *page = pfn_to_online_page(pfn);
+
+	if (!page)
+		return false;
+	/* data_race: unlocked, as compaction scans; a miss misjudges a block */
+	if (!data_race(PageBuddy(page)))
+		return false;
+	/* data_race: as above. Not PageReported(): it asserts !compound */
+	return data_race(test_bit(PG_reported, fpr_page_flags(page)));
 }

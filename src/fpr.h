@@ -103,6 +103,7 @@ struct fpr_backoff {
 	unsigned long window_start;	/* jiffies */
 	unsigned long last_report;	/* jiffies */
 	unsigned int level;		/* delay_ms << level, see backoff_max */
+	bool suspect;			/* last window called for a rise */
 };
 
 /* Why free page reporting is on or off for a device (sysfs reporting/state) */
@@ -166,6 +167,7 @@ unsigned int fpr_core_order(void);
 void fpr_core_set_order(unsigned int order);
 bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires);
 void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay);
+bool fpr_core_block_reported(unsigned long pfn);
 
 /* device.c: waits for the device that end when it is reset, and resets */
 void fpr_device_init(struct fpr_dev *fpr);
