@@ -30,11 +30,12 @@
  * is still reported while that page is a free buddy page marked reported
  * (core.c).
  * Anything else counts as reused, including a block merged with a freed
- * buddy: it looks the same as one reallocated and freed, and the rule for
- * one large allocation above depends on counting both (once freed, its
- * blocks look untouched). Measured: counting merged blocks as free, or
- * looking for a reported block that a merged one went into, makes a 1 GiB
- * allocate/free right after the flush defer a pass, on 6.12 and on 6.1.
+ * buddy: at the end of a window it looks the same as one reallocated and
+ * freed, and the rule for one large allocation above depends on counting
+ * those (once freed, its blocks look untouched). Counting merged blocks
+ * as free was tried: before the two-window rule it deferred a pass after
+ * a 1 GiB allocate/free on 6.12 (one run in two), which the rule here
+ * also did on 6.1; with the two-window rule it is not measured yet.
  * At most bo->cap blocks are tracked (one per 32 pages of RAM, at most
  * 32768: it bounds the scan); when that many are, the window's judgement
  * clears the map, so every window judges the blocks it reported.
