@@ -85,7 +85,8 @@ class Guest:
                  balloon_props="", smp=1, name="guest", extra=(),
                  mem_opts=""):
         self.kernel = kernel
-        self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name)
+        # Short: the QMP socket's path must fit sun_path (108 bytes)
+        self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
         self.console = os.path.join(self.dir, "console.log")
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
         # 6.1's KASAN can report a wild access in an interrupt taken early
