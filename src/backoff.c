@@ -8,7 +8,8 @@
  * reallocated. Churn reallocates about as much as it lets us report: if
  * every reported block came back (up to four times as many), the delay
  * goes straight to 2^backoff_max times delay_ms; from half, it doubles.
- * The delay grows only when two windows in a row call for it: a single
+ * The delay grows only when a second window calls for it before one
+ * clears it (under a quarter, idle or a burst): a single
  * allocate/free cycle after the flush can take back, in one window, about
  * as many reported blocks as that window reported (measured on 6.1: a
  * 1 GiB one, judged alone, sent the delay to the top step now and then).
@@ -33,9 +34,9 @@
  * buddy: at the end of a window it looks the same as one reallocated and
  * freed, and the rule for one large allocation above depends on counting
  * those (once freed, its blocks look untouched). Counting merged blocks
- * as free was tried: before the two-window rule it deferred a pass after
+ * as free was tried: before the second-window rule it deferred a pass after
  * a 1 GiB allocate/free on 6.12 (one run in two), which the rule here
- * also did on 6.1; with the two-window rule it is not measured yet.
+ * also did on 6.1; with that rule it is not measured yet.
  * At most bo->cap blocks are tracked (one per 32 pages of RAM, at most
  * 32768: it bounds the scan); when that many are, the window's judgement
  * clears the map, so every window judges the blocks it reported.
@@ -252,8 +253,10 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 
 	/* Nothing reported for two windows: blocks came back slowly */
 	if (idle || reused * 4 < bo->reported ||
-	    bo->reported_pages >= FPR_BACKOFF_BURST)
+	    bo->reported_pages >= FPR_BACKOFF_BURST) {
+		bo->suspect = false;
 		return 0;
+	}
 	/* The first flush is on, too little to judge, or a large allocation */
 	if (bo->flush_left || bo->reported < FPR_BACKOFF_MIN_BLOCKS ||
 	    reused > bo->reported * 4)
@@ -290,11 +293,11 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	if (idle)
 		bo->flush_left = 0;
 	level = fpr_backoff_judge(fpr, old, fpr_backoff_reused(fpr), idle);
-	/* A rise needs two windows in a row that call for one */
+	/* A rise needs a second window that calls for one before any clears */
 	if (level > old && !bo->suspect) {
 		bo->suspect = true;
 		level = old;
-	} else {
+	} else if (level > old) {
 		bo->suspect = false;
 	}
 	bo->window_start = now;
