@@ -42,11 +42,11 @@
  * clears the map, so every window judges the blocks it reported.
  *
  * Memory hotplug: a memory notifier forgets the blocks in memory going
- * offline (rounded out to whole blocks of FPR_MAX_ORDER, all that a check
- * reads) and tracks none there until the range is offline or stays online,
- * so a scan never reads the struct pages of memory being removed; memory
- * onlined above the map grows it. bo->lock serialises report() (scan and
- * accounting, one pass at a time, from the core), the notifier and reset.
+ * offline (a check reads only a block's first page) and tracks none there
+ * until the range is offline or stays online, so a scan never reads the
+ * struct pages of memory being removed; memory onlined above the map
+ * grows it. bo->lock serialises report() (scan and accounting, one pass
+ * at a time, from the core), the notifier and reset.
  *
  * debugfs virtio_fpr/<device>/backoff (for the tests): the memory the map
  * covers and the blocks it tracks.
@@ -79,9 +79,6 @@
 #define FPR_BACKOFF_MIN_BLOCKS	4UL
 /* So much reported in a window: a large free, back to delay_ms now */
 #define FPR_BACKOFF_BURST	(SZ_128M >> PAGE_SHIFT)
-
-/* What a block's check may read around its first page */
-#define FPR_BACKOFF_SPAN	BIT(FPR_MAX_ORDER)
 
 static unsigned long fpr_end_pfn(void)
 {
@@ -363,9 +360,8 @@ static int fpr_backoff_mem_event(struct notifier_block *nb,
 	struct fpr_backoff *bo = container_of(nb, struct fpr_backoff, mem_nb);
 	struct fpr_dev *fpr = container_of(bo, struct fpr_dev, backoff);
 	struct memory_notify *mn = data;
-	unsigned long covered, start = round_down(mn->start_pfn, FPR_BACKOFF_SPAN);
-	unsigned long end = round_up(mn->start_pfn + mn->nr_pages,
-				     FPR_BACKOFF_SPAN);
+	unsigned long covered, start = mn->start_pfn;
+	unsigned long end = start + mn->nr_pages;
 
 	switch (action) {
 	case MEM_GOING_OFFLINE:
@@ -388,7 +384,6 @@ static int fpr_backoff_mem_event(struct notifier_block *nb,
 		mutex_unlock(&bo->lock);
 		break;
 	case MEM_ONLINE:
-		end = mn->start_pfn + mn->nr_pages;
 		mutex_lock(&bo->lock);
 		covered = bo->nbits << bo->chunk_order;
 		mutex_unlock(&bo->lock);
