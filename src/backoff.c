@@ -9,7 +9,10 @@
  * every reported block came back (up to four times as many), the delay
  * goes straight to 2^backoff_max times delay_ms; from half, it doubles.
  * The delay grows only when a second window calls for it before one
- * clears it (under a quarter, idle or a burst): a single
+ * clears it (under a quarter, idle or a burst; a window that tracked
+ * fewer than FPR_BACKOFF_MIN_BLOCKS is no evidence either way:
+ * before, one such window between two calling for a rise cleared the
+ * suspicion): a single
  * allocate/free cycle after the flush can take back, in one window, about
  * as many reported blocks as that window reported (measured on 6.1: a
  * 1 GiB one, judged alone, sent the delay to the top step now and then).
@@ -38,8 +41,11 @@
  * a 1 GiB allocate/free on 6.12 (one run in two), which the rule here
  * also did on 6.1; with that rule it is not measured yet.
  * At most bo->cap blocks are tracked (one per 32 pages of RAM, at most
- * 32768: it bounds the scan); when that many are, the window's judgement
- * clears the map, so every window judges the blocks it reported.
+ * 32768: it bounds the scan); a window that had to leave a report
+ * untracked for want of room clears the map after its judgement, so
+ * every window judges the blocks it reported. (Before, the map was
+ * cleared only if still full once the reused blocks were forgotten: with
+ * a few reused each window, it stayed full and the verdict froze.)
  *
  * Memory hotplug: a memory notifier forgets the blocks in memory going
  * offline (a check reads only a block's first page) and tracks none there
@@ -119,6 +125,7 @@ static bool fpr_backoff_cover(struct fpr_backoff *bo, unsigned long end)
 		bitmap_copy(map, old, min(nbits, bo->nbits));
 	} else {
 		bo->tracked = 0;
+		bo->full = false;
 		bo->reported = 0;
 	}
 	bo->map = map;
@@ -185,6 +192,7 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	if (bo->map)
 		bitmap_zero(bo->map, bo->nbits);
 	bo->tracked = 0;
+	bo->full = false;
 	bo->reported = 0;
 	bo->reported_pages = 0;
 	bo->suspect = false;
@@ -234,9 +242,15 @@ static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 	}
 	bo->tracked -= reused;
 	atomic64_add(reused, &fpr->stats.reused);
-	if (bo->tracked >= bo->cap) {
+	/*
+	 * Judged after the blocks found reused are forgotten: the map may
+	 * have room for a few again, but this window had none for some of
+	 * its reports, and the next would track little more than those few
+	 */
+	if (bo->full) {
 		bitmap_zero(bo->map, bo->nbits);
 		bo->tracked = 0;
+		bo->full = false;
 	}
 	return reused;
 }
@@ -249,14 +263,19 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 	unsigned int max = fpr_param_backoff_max();
 
 	/* Nothing reported for two windows: blocks came back slowly */
-	if (idle || reused * 4 < bo->reported ||
-	    bo->reported_pages >= FPR_BACKOFF_BURST) {
+	if (idle || bo->reported_pages >= FPR_BACKOFF_BURST) {
 		bo->suspect = false;
 		return 0;
 	}
-	/* The first flush is on, too little to judge, or a large allocation */
-	if (bo->flush_left || bo->reported < FPR_BACKOFF_MIN_BLOCKS ||
-	    reused > bo->reported * 4)
+	/* Too little to judge: it neither raises nor clears */
+	if (bo->reported < FPR_BACKOFF_MIN_BLOCKS)
+		return level;
+	if (reused * 4 < bo->reported) {
+		bo->suspect = false;
+		return 0;
+	}
+	/* The first flush is on, or a large allocation */
+	if (bo->flush_left || reused > bo->reported * 4)
 		return level;
 	/* All of it came back: churn, whatever the delay was */
 	if (reused >= bo->reported)
@@ -331,9 +350,12 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 		/* Blocks are aligned to their size: smaller ones are skipped */
 		if (sg->length < (PAGE_SIZE << bo->chunk_order) ||
 		    (pfn >> bo->chunk_order) >= bo->nbits ||
-		    (pfn >= bo->off_start && pfn < bo->off_end) ||
-		    bo->tracked >= bo->cap)
+		    (pfn >= bo->off_start && pfn < bo->off_end))
 			continue;
+		if (bo->tracked >= bo->cap) {
+			bo->full = true;
+			continue;
+		}
 		if (!__test_and_set_bit(pfn >> bo->chunk_order, bo->map))
 			bo->tracked++;
 		bo->reported++;

@@ -97,6 +97,7 @@ struct fpr_backoff {
 	unsigned int chunk_order;	/* 2^chunk_order pages per bit */
 	unsigned long tracked;		/* bits set in map */
 	unsigned long cap;		/* most bits set in map */
+	bool full;			/* a report in window found no room */
 	unsigned long reported;		/* tracked blocks reported in window */
 	unsigned long reported_pages;	/* all pages reported in window */
 	unsigned long flush_left;	/* pages of the first flush to report */

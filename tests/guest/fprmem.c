@@ -8,9 +8,11 @@
  *                               of every 2*HOLE_KIB, print "held", wait
  *   fprmem check MIB BYTE       touch-free: allocate MIB and verify that
  *                               every byte reads BYTE before writing it
- *   fprmem churn MIB [zero]     allocate, touch and free MIB in a loop;
+ *   fprmem churn MIB [zero|any [PAUSE_MS]]
+ *                               allocate, touch and free MIB in a loop;
  *                               with "zero", first check that every new
- *                               page reads zero (reported pages reused)
+ *                               page reads zero (reported pages reused);
+ *                               PAUSE_MS: sleep that long after each free
  *   fprmem verify MIB SECONDS   keep MIB of checksummed data, re-check it
  *                               every second; print bytes checked/corrupt
  */
@@ -131,7 +133,7 @@ static size_t nonzero_pages(const unsigned char *p, size_t len)
 	return bad;
 }
 
-static int cmd_churn(size_t len, int zero)
+static int cmd_churn(size_t len, int zero, unsigned long pause_ms)
 {
 	unsigned long rounds = 0;
 	size_t bad = 0;
@@ -145,6 +147,8 @@ static int cmd_churn(size_t len, int zero)
 		touch(p, len, (unsigned char)(rounds | 1));
 		munmap(p, len);
 		rounds++;
+		if (pause_ms)
+			usleep(pause_ms * 1000);
 	}
 	printf("churn %lu rounds of %zu MiB, %.1f MiB/s", rounds, len / MIB,
 	       rounds * (double)(len / MIB) / (now() - t));
@@ -197,7 +201,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "check") && argc == 4)
 		return cmd_check(len, (unsigned char)strtoul(argv[3], NULL, 0));
 	if (!strcmp(argv[1], "churn"))
-		return cmd_churn(len, argc == 4 && !strcmp(argv[3], "zero"));
+		return cmd_churn(len, argc >= 4 && !strcmp(argv[3], "zero"),
+				 argc == 5 ? strtoul(argv[4], NULL, 0) : 0);
 	if (!strcmp(argv[1], "verify") && argc == 4)
 		return cmd_verify(len, strtoul(argv[3], NULL, 0));
 usage:

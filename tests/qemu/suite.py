@@ -369,10 +369,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # make check-all (--all) on every kernel
     LONG = {"cycles": "6.1", "integrity": "6.1", "exercise": "6.1",
             "poison": "6.12", "feature_matrix": "6.12",
-            # fails since the back-off's second-window rule (6fead04):
-            # at this scale windows calling for a rise and clearing it
-            # alternate; make check-all only until the judge is reworked
-            "backoff_scale": "check-all",
+            "backoff_scale": "7.2",
             "hang": "7.2", "hotplug": "7.2",
             "hot_unplug": "7.2"}
 
