@@ -144,6 +144,8 @@ struct fpr_dev {
 	struct delayed_work delay_work;
 	spinlock_t delay_lock;		/* delay_live vs. queueing delay_work */
 	bool delay_live;		/* delay_work may be queued */
+	bool delay_broken;		/* the core's delay is not FPR_CORE_DELAY_MS */
+	unsigned long delay_checks;	/* delay_work runs, for debugfs */
 	unsigned long delay_expires;	/* expiry we last gave the pass */
 	unsigned long delay_queued;	/* when the core queued that pass */
 
@@ -199,6 +201,7 @@ void fpr_delay_stop(struct fpr_dev *fpr);
 void fpr_delay_kick(struct fpr_dev *fpr);
 unsigned int fpr_delay_at(unsigned int step);
 unsigned int fpr_delay_effective(struct fpr_dev *fpr);
+void fpr_delay_debugfs_add(struct fpr_dev *fpr);
 
 /* backoff.c: longer delays while reported blocks are reused quickly */
 void fpr_backoff_init(struct fpr_dev *fpr);

@@ -197,6 +197,7 @@ static int fpr_probe(struct virtio_device *vdev)
 		goto err_report;
 	fpr_device_debugfs_add(fpr);
 	fpr_backoff_debugfs_add(fpr);
+	fpr_delay_debugfs_add(fpr);
 	return 0;
 
 err_report:

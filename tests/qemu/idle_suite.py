@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+"""An idle guest costs nothing: the delay_ms check (delay.c) is deferrable
+work, so however short delay_ms is, an idle guest gets no extra timer
+interrupts, and the first pass after idle still runs at delay_ms."""
+
+import re
+import time
+
+import reclaim
+from fprsys import PARAMS
+
+CHECKS = "/sys/kernel/debug/virtio_fpr/virtio0/delay_checks"
+
+
+def local_timer_irqs(g):
+    """The guest's local timer interrupts (LOC in /proc/interrupts)."""
+    line = g.out("grep '^ *LOC:' /proc/interrupts")
+    return sum(int(n) for n in re.findall(r"\s(\d+)", line))
+
+
+class IdleScenarios:
+    def idle_window(self, g, seconds):
+        """Timer interrupts and delay checks over SECONDS of idling."""
+        irq0, chk0 = local_timer_irqs(g), int(g.read(CHECKS))
+        time.sleep(seconds)
+        return local_timer_irqs(g) - irq0, int(g.read(CHECKS)) - chk0
+
+    def idle(self):
+        secs = 20
+        with self.guest("idle") as g:
+            g.run("modprobe virtio_fpr delay_ms=10")
+            reclaim.settle(g)
+            # delay_ms=10 polled every 10 ms before: 2000 checks here
+            irq_10, chk_10 = self.idle_window(g, secs)
+            g.run("echo 2000 > %s/delay_ms" % PARAMS)
+            # the default delay runs no check at all
+            irq_def, chk_def = self.idle_window(g, secs)
+            # Deferrable: a check runs only when the CPU is awake anyway,
+            # so at most once per timer interrupt; polling every 10 ms
+            # would run 100 a second and add as many interrupts
+            self.check("idle-no-wakeups",
+                       chk_10 <= irq_10 and chk_10 < secs * 100 // 4 and
+                       irq_10 <= irq_def * 1.25 + 5 * secs,
+                       "%d s idle: delay_ms=10 %d timer interrupts, %d "
+                       "checks; delay_ms=2000 %d timer interrupts, %d "
+                       "checks" % (secs, irq_10, chk_10, irq_def, chk_def))
+
+            # After the idle stretch the first pass still comes at
+            # delay_ms, not at the core's 2 s: the free keeps the CPU busy
+            # while the deferrable check moves the pass
+            g.run("echo 200 > %s/delay_ms" % PARAMS)
+            time.sleep(5)
+            r = reclaim.measure(g)
+            t10 = r.time_to(0.1)
+            self.timed("idle-first-pass", r.fraction >= 0.9,
+                       t10 is not None and t10 < 1.5,
+                       "after 5 s idle, delay_ms=200: %s" % r.summary(),
+                       "freeing 1 GiB takes longer than the delay")
+        self.no_problems(g, "idle")
