@@ -230,8 +230,10 @@ class BackoffScenarios:
                         sorted({s for s, _ in steps}),
                         sorted({d for _, d in steps}), reused, deferred))
 
-            # three windows of the top step from the churn's end, and 1 s
-            # for the last report's ack and the sampling under TCG
+            # three windows of the top step from the churn's end, and 2 s
+            # for the last report's ack and the sampling under TCG (with
+            # other guests on the host cores: 3.8 to 4.4 s measured at
+            # a load of 3 to 4, 6.4 s at 10)
             window = max(delay << top, 1000) / 1000
             end = t_stop + (6 * window + 10) * g.kernel.slow
             after = step_and_delay(g)
@@ -241,7 +243,7 @@ class BackoffScenarios:
             back = time.monotonic() - t_stop
             self.check("backoff-scale-ends",
                        stopped_at[0] == top and after == (0, delay) and
-                       back <= (3 * window + 1) * g.kernel.slow,
+                       back <= (3 * window + 2) * g.kernel.slow,
                        "churn stopped at step %d: step %d, delay %d ms "
                        "after %.1f s (three windows: %.1f s)" %
                        (stopped_at[0], after[0], after[1], back,
