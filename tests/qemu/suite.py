@@ -21,6 +21,7 @@ from binding_suite import BindingScenarios, state  # noqa: E402
 from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
+from status_suite import StatusScenarios  # noqa: E402
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
                     counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
@@ -51,7 +52,8 @@ def no_problems(t, g, name):
 
 
 class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
-                HotplugScenarios, BackoffScenarios, DebugScenarios):
+                HotplugScenarios, BackoffScenarios, DebugScenarios,
+                StatusScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -378,13 +380,14 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
     # Targets that run only these (make check-all: everything)
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
-            "cycles20", "stall")
+            "cycles20", "stall", "status")
     CORE_ONLY = ("5.10",)
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
-           "params_fuzz", "backoff", "backoff_scale", "exercise")
+           "params_fuzz", "backoff", "backoff_scale", "exercise",
+           "status")
 
 
 def main():
