@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # virtio-fpr: build and install the module, and the project's targets.
 #   make [KVER=...]          build src/virtio_fpr.ko for a kernel (default: running)
-#   make install             install it under updates/ and the modprobe.d file
+#   make install             install it under updates/, the modprobe.d file,
+#                            the virtio-fpr command and its man page
 #   make dkms-install        register with DKMS (rebuilt on kernel upgrades)
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
@@ -20,9 +21,11 @@ VERSION := $(shell awk -F'[()]' 'NR == 1 { sub(/-[^-]*$$/, "", $$2); print $$2 }
 	$(TOP)/debian/changelog)
 DKMS_SRC := $(DESTDIR)/usr/src/virtio-fpr-$(VERSION)
 MODPROBE_D := $(DESTDIR)/usr/lib/modprobe.d
+SBINDIR := $(DESTDIR)/usr/sbin
+MAN8DIR := $(DESTDIR)/usr/share/man/man8
 
-.PHONY: all modules clean install uninstall dkms-install dkms-remove deb \
-	check check-all check-debug demo lint bench
+.PHONY: all modules clean install uninstall install-tools uninstall-tools \
+	dkms-install dkms-remove deb check check-all check-debug demo lint bench
 
 all: modules
 
@@ -34,17 +37,25 @@ clean:
 	rm -f src/*.o src/*.ko src/*.mod src/*.mod.c src/.*.cmd \
 		src/Module.symvers src/modules.order
 
-install: modules
+install: modules install-tools
 	$(MAKE) -C $(KDIR) M=$(TOP)/src INSTALL_MOD_DIR=updates modules_install
 	install -D -m 0644 modprobe.d/virtio-fpr.conf $(MODPROBE_D)/virtio-fpr.conf
 	depmod -a $(KVER)
 
-uninstall:
+uninstall: uninstall-tools
 	rm -f /lib/modules/$(KVER)/updates/virtio_fpr.ko*
 	rm -f $(MODPROBE_D)/virtio-fpr.conf
 	depmod -a $(KVER)
 
-dkms-install:
+# The status command and its man page (also installed by the package)
+install-tools:
+	install -D -m 0755 $(TOP)/tools/virtio-fpr $(SBINDIR)/virtio-fpr
+	install -D -m 0644 $(TOP)/man/virtio-fpr.8 $(MAN8DIR)/virtio-fpr.8
+
+uninstall-tools:
+	rm -f $(SBINDIR)/virtio-fpr $(MAN8DIR)/virtio-fpr.8
+
+dkms-install: install-tools
 	rm -rf $(DKMS_SRC)
 	install -d $(DKMS_SRC)/src $(DKMS_SRC)/include/virtio_fpr
 	install -m 0644 $(filter-out %.mod.c,$(wildcard src/*.c)) src/*.h \
@@ -55,7 +66,7 @@ dkms-install:
 	dkms add virtio-fpr/$(VERSION)
 	dkms install virtio-fpr/$(VERSION) -k $(KVER)
 
-dkms-remove:
+dkms-remove: uninstall-tools
 	-dkms remove virtio-fpr/$(VERSION) --all
 	rm -rf $(DKMS_SRC) $(MODPROBE_D)/virtio-fpr.conf
 

@@ -4,7 +4,8 @@
 # "N passed, N failed":
 #   checkpatch.pl --strict (from Debian's linux-source package)
 #   W=1 and sparse (C=2) builds against every target kernel ($FPR_SERIES)
-#   ShellCheck on the scripts, python3 -m py_compile on the harness
+#   ShellCheck on the scripts (tools/virtio-fpr also as POSIX sh),
+#   python3 -m py_compile on the harness, groff/man warnings on the man page
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -67,9 +68,19 @@ done
 
 fpr_need shellcheck python3
 (cd "$FPR_TOP" && shellcheck -x -e SC1091 scripts/*.sh tests/*.sh \
-	tests/*/*.sh tests/guest/init .ci/run) > "$log" 2>&1
+	tests/*/*.sh tests/guest/init .ci/run tools/virtio-fpr) > "$log" 2>&1
 result shellcheck $? "$log"
+# The status command runs under dash and busybox ash too: POSIX sh only
+(cd "$FPR_TOP" && shellcheck -s sh tools/virtio-fpr && sh -n tools/virtio-fpr) \
+	> "$log" 2>&1
+result shellcheck-posix-sh $? "$log"
 (cd "$FPR_TOP" && python3 -m py_compile tests/*/*.py) > "$log" 2>&1
 result python-compile $? "$log"
+
+fpr_need groff-base man-db
+(cd "$FPR_TOP" && groff -ww -z -man man/virtio-fpr.8 &&
+	LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l man/virtio-fpr.8) 2>&1 \
+	>/dev/null | tee "$log" | grep -q . && status=1 || status=0
+result man-page "$status" "$log"
 
 fpr_summary

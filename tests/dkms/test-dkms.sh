@@ -5,7 +5,9 @@
 #   headers present (DKMS builds for 6.1); install the 6.12 headers from
 #   bookworm-backports (DKMS rebuilds by itself); boot 6.12 under QEMU with
 #   the DKMS-built module; kernels without CONFIG_PAGE_REPORTING or older
-#   than 6.1 get a skip message; purge leaves nothing behind.
+#   than 6.1 get a skip message; the build is signed with DKMS's MOK key;
+#   the virtio-fpr command and its man page are installed; purge leaves
+#   nothing behind.
 # Ends with "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
@@ -58,6 +60,26 @@ check modprobe.d "$([ -f /usr/lib/modprobe.d/virtio-fpr.conf ] &&
 	modprobe -n --show-config 2>/dev/null | grep -q 'blacklist virtio_balloon'; echo $?)" \
 	"/usr/lib/modprobe.d/virtio-fpr.conf blacklists virtio_balloon"
 
+# Debian's dkms signs what it builds with its MOK key (created at the first
+# build): the signature names that key (docs/secure-boot.md)
+key=/var/lib/dkms/mok.pub
+signer=$(modinfo -F signer "$ko61" 2>/dev/null)
+sig_key=$(modinfo -F sig_key "$ko61" 2>/dev/null | tr -d ':' | tr 'a-f' 'A-F')
+serial=$(openssl x509 -inform DER -in "$key" -noout -serial 2>/dev/null |
+	sed 's/^serial=//' | tr 'a-f' 'A-F' | sed 's/^0*//')
+subject=$(openssl x509 -inform DER -in "$key" -noout -subject 2>/dev/null)
+check dkms-signed "$([ "$(modinfo -F sig_id "$ko61" 2>/dev/null)" = 'PKCS#7' ] &&
+	[ -n "$signer" ] && [[ $subject == *"$signer"* ]] &&
+	[ -n "$serial" ] && [ "${sig_key#"${sig_key%%[!0]*}"}" = "$serial" ]; echo $?)" \
+	"signer \"${signer:-none}\", key $sig_key = $key ($serial)"
+man -w virtio-fpr > /dev/null 2>&1
+man=$?
+/usr/sbin/virtio-fpr > "$work/status.log" 2>&1
+rc=$?
+check status-command "$([ $man = 0 ] && [ $rc = 2 ] &&
+	grep -q 'not loaded' "$work/status.log"; echo $?)" \
+	"/usr/sbin/virtio-fpr and virtio-fpr(8) installed; here (module not loaded): exit $rc"
+
 # 3. Install the 6.12 image and headers from bookworm-backports: the dkms
 #    kernel hooks must build for 6.12 without being asked.
 fpr_aptx_update
@@ -105,6 +127,7 @@ check skip-too-old "$([ $rc = 77 ] && grep -q BUILD_EXCLUSIVE "$work/skip2.log";
 apt-get purge -y -qq "$pkg" > "$work/purge.log" 2>&1
 left=$(ls -d /var/lib/dkms/"$name" /usr/src/"$name"-* \
 	/lib/modules/*/updates/dkms/virtio_fpr.ko* \
-	/usr/lib/modprobe.d/virtio-fpr.conf 2>/dev/null)
+	/usr/lib/modprobe.d/virtio-fpr.conf /usr/sbin/virtio-fpr \
+	/usr/share/man/man8/virtio-fpr.8* 2>/dev/null)
 check purge "$([ -z "$left" ]; echo $?)" "left behind: ${left:-nothing}"
 finish

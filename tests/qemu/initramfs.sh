@@ -4,8 +4,8 @@
 #   initramfs.sh SERIES   -> prints the path of the .cpio.gz
 # FPR_KO_DIR=DIR takes our modules from DIR (e.g. a DKMS build) instead of
 # build/ko/<krel>; .ko.xz/.ko.zst there are unpacked.
-# Holds busybox, fprmem, the guest init, the kernel's virtio modules and
-# our modules (built by scripts/build.sh), with a modules.dep from depmod.
+# Holds busybox, fprmem, the virtio-fpr command, the guest init, the
+# kernel's virtio modules and our modules (built by scripts/build.sh), with a modules.dep from depmod.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
@@ -27,6 +27,8 @@ for applet in $(/bin/busybox --list); do
 done
 gcc -O2 -Wall -Wextra -static -o "$root/bin/fprmem" "$FPR_TOP/tests/guest/fprmem.c"
 install -m 0755 "$FPR_TOP/tests/guest/init" "$root/init"
+# The status command, as shipped: run by busybox ash in the guest
+install -m 0755 "$FPR_TOP/tools/virtio-fpr" "$root/bin/virtio-fpr"
 
 mods=$root/lib/modules/$krel
 mkdir -p "$mods/kernel" "$mods/extra"

@@ -22,6 +22,7 @@ from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
 from idle_suite import IdleScenarios  # noqa: E402
+from status_suite import StatusScenarios  # noqa: E402
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
                     counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
@@ -53,7 +54,7 @@ def no_problems(t, g, name):
 
 class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                 HotplugScenarios, BackoffScenarios, DebugScenarios,
-                IdleScenarios):
+                IdleScenarios, StatusScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -370,6 +371,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # Long scenarios: make check runs each on the one kernel named here,
     # make check-all (--all) on every kernel
     LONG = {"cycles": "6.1", "integrity": "6.1", "exercise": "6.1",
+            "status_more": "6.1",
             "poison": "6.12", "feature_matrix": "6.12",
             "backoff_scale": "7.2",
             "hang": "7.2", "hotplug": "7.2",
@@ -377,13 +379,14 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
     # Targets that run only these (make check-all: everything)
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
-            "cycles20", "stall")
+            "cycles20", "stall", "status")
     CORE_ONLY = ("5.10",)
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
-           "params_fuzz", "backoff", "backoff_scale", "exercise", "idle")
+           "params_fuzz", "backoff", "backoff_scale", "exercise", "idle",
+           "status", "status_more")
 
 
 def main():
