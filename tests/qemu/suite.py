@@ -419,8 +419,8 @@ def main():
             except (GuestError, OSError, KeyError, ValueError) as e:
                 t.check("%s/%s" % (series, name), False,
                         "%s\n%s" % (e, traceback.format_exc(limit=3)))
-            print("# %s/%s took %.0f s" % (series, name,
-                                          time.monotonic() - t0), flush=True)
+            took = time.monotonic() - t0
+            print("# %s/%s took %.0f s" % (series, name, took), flush=True)
     print("%d passed, %d failed" % (t.passed, t.failed))
     return 1 if t.failed else 0
 
