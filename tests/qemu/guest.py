@@ -111,16 +111,16 @@ class Guest:
             console = "console=ttyS0 "
             channel = ["-serial", "chardev:cmd"]
         cmd = machine + [
-               "-accel", "tcg",
-               "-smp", str(smp), "-m", str(mem_mib) + mem_opts,
-               "-nodefaults", "-no-user-config", "-display", "none",
-               "-no-reboot", "-kernel", kernel.vmlinuz,
-               "-initrd", kernel.initrd,
-               "-append", console + "panic_on_warn=1 panic=-1 "
-                          "oops=panic loglevel=6 " + append,
-               "-serial", "file:" + self.console,
-               "-chardev", "stdio,id=cmd,signal=off"] + channel + [
-               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+            "-accel", "tcg",
+            "-smp", str(smp), "-m", str(mem_mib) + mem_opts,
+            "-nodefaults", "-no-user-config", "-display", "none",
+            "-no-reboot", "-kernel", kernel.vmlinuz,
+            "-initrd", kernel.initrd,
+            "-append", console + "panic_on_warn=1 panic=-1 oops=panic "
+            "loglevel=6 " + append,
+            "-serial", "file:" + self.console,
+            "-chardev", "stdio,id=cmd,signal=off"] + channel + [
+            "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         cmd += list(extra)
         if balloon is not None:
             dev = "virtio-balloon-pci,id=balloon0,free-page-reporting=" + \
