@@ -202,8 +202,9 @@ arm64_headers() {
 		      awk '/^Version:/ { print $2; exit }')
 		kver=$(fpr_aptx apt-cache show "linux-headers-$krel:arm64" |
 		       grep -o 'linux-kbuild-[0-9][^ ,]*' | head -1)
-		[ -n "$ver" ] && [ -n "$kver" ] ||
+		if [ -z "$ver" ] || [ -z "$kver" ]; then
 			die "no linux-headers-$krel for arm64"
+		fi
 		tmp=$(mktemp -d)
 		fpr_download "$series" "linux-headers-$krel:arm64" "$tmp"
 		fpr_download "$series" \
