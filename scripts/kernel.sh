@@ -46,7 +46,7 @@ suite_of() {
 	6.12) echo bookworm-backports ;;
 	6.12-trixie) echo trixie ;;
 	7.2) echo sid ;;
-	*) die "unknown kernel series '$1' (known: $FPR_SERIES)" ;;
+	*) die "unknown kernel series '$1' (known: $FPR_SERIES $FPR_SERIES_ARM64)" ;;
 	esac
 }
 

@@ -8,6 +8,9 @@ FPR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FPR_CACHE=${FPR_CACHE:-$FPR_TOP/build/cache}
 # Target kernel series, oldest first (scripts/kernel.sh maps them to suites)
 export FPR_SERIES="5.10 6.1 6.12 6.12-trixie 7.2"
+# The arm64 targets (cross-built; arm64-16k: 16 KiB pages)
+export FPR_SERIES_ARM64="5.10-arm64 6.1-arm64 6.12-trixie-arm64
+ 6.12-trixie-arm64-16k 7.2-arm64 7.2-arm64-16k"
 mkdir -p "$FPR_CACHE"
 
 die() { echo "error: $*" >&2; exit 1; }
