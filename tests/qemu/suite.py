@@ -392,6 +392,11 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
             "cycles20", "stall")
     CORE_ONLY = ("5.10",)
+    # arm64 (cross-built, TCG): make check runs CORE on one 4 KiB and one
+    # 16 KiB page kernel, make check-all everything on every arm64 target
+    ARM64_CHECK = "6.1-arm64,7.2-arm64-16k"
+    ARM64_ALL = "5.10-arm64,6.1-arm64,6.12-trixie-arm64," \
+        "6.12-trixie-arm64-16k,7.2-arm64,7.2-arm64-16k"
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
@@ -401,13 +406,18 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--series", default="5.10,6.1,6.12-trixie,7.2")
+    ap.add_argument("--series", help="default: 5.10,6.1,6.12-trixie,7.2 "
+                    "and %s (--all: %s)" % (Scenarios.ARM64_CHECK,
+                                            Scenarios.ARM64_ALL))
     ap.add_argument("--only", help="scenarios to run on every series "
                     "(default: all; the long ones on one series each)")
     ap.add_argument("--all", action="store_true",
                     help="the long scenarios on every series too")
     args = ap.parse_args()
     t = Results()
+    if not args.series:
+        args.series = "5.10,6.1,6.12-trixie,7.2," + (
+            Scenarios.ARM64_ALL if args.all else Scenarios.ARM64_CHECK)
     for series in args.series.split(","):
         try:
             k = Kernel(series)
@@ -420,7 +430,9 @@ def main():
         else:
             names = [n for n in Scenarios.ALL if args.all or
                      Scenarios.LONG.get(n, k.base) == k.base]
-            if k.base in Scenarios.CORE_ONLY and not args.all:
+            # arm64: the long scenarios belong to the amd64 kernels
+            if (k.base in Scenarios.CORE_ONLY or k.arch == "arm64") and \
+                    not args.all:
                 names = list(Scenarios.CORE)
         for name in names:
             t0 = time.monotonic()
