@@ -168,7 +168,9 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                 after = g.read(CORE_ORDER)
                 # Unset (-1) comes back as the core's own default: a
                 # driver registering later must never see -1
-                want = "9" if core_before == "-1" else core_before
+                # (pageblock_order: 9, or 11 with 16 KiB pages)
+                pb = "11" if self.k.page_size == 16384 else "9"
+                want = pb if core_before == "-1" else core_before
                 self.check("core-order-restored", after == want,
                            "page_reporting_order %s before load, %s after "
                            "rmmod" % (core_before, after))
