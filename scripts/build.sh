@@ -3,7 +3,9 @@
 # Build virtio_fpr (and the test-only modules) for one kernel series.
 #   build.sh SERIES [make args...]   e.g. build.sh 7.2 W=1 C=2
 # Output: build/ko/<krel>/*.ko. 5.10, 6.12-trixie and 7.2 build inside a
-# chroot of their suite (scripts/chroot.sh).
+# chroot of their suite (scripts/chroot.sh); the arm64 series
+# (scripts/kernel.sh) cross-build with aarch64-linux-gnu-gcc there or on
+# the host.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -14,6 +16,10 @@ kdir=$("$FPR_TOP/scripts/kernel.sh" headers "$series")
 out=$FPR_TOP/build/ko/$krel
 work=$FPR_TOP/build/tree/$krel
 mkdir -p "$out"
+cross=()
+if [ "$("$FPR_TOP/scripts/kernel.sh" arch "$series")" = arm64 ]; then
+	cross=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+fi
 
 # Two suites started at once build the same kernel's tree: one at a time.
 exec 9>"$FPR_TOP/build/.build-$krel.lock"
@@ -32,7 +38,7 @@ if [ -n "$suite" ]; then
 	# Debian's headers lack the script with which 6.19+ checks that
 	# sparse knows typeof_unqual (without it C=2 quietly runs no sparse):
 	# supply one that does that check
-	common=$root$kdir/../linux-headers-${krel%-amd64}-common
+	common=$root$kdir/../linux-headers-${krel%-*64*}-common
 	valid=$common/scripts/checker-valid.sh
 	if grep -qs checker-valid.sh "$common/Makefile" && [ ! -x "$valid" ]; then
 		cat > "$valid" <<'EOS'
@@ -54,13 +60,14 @@ EOS
 		# shellcheck disable=SC2016 # expanded by the inner shell
 		unshare -m /bin/sh -c \
 			'mount -t proc proc "$0/proc" && exec chroot "$0" make "$@"' \
-			"$root" -C "$kdir" M="${cwork#"$root"}/$d" "$@" modules
+			"$root" -C "$kdir" M="${cwork#"$root"}/$d" "${cross[@]}" "$@" \
+			modules
 	done
 	rm -rf "$work"
 	mv "$cwork" "$work"
 else
 	for d in src tests/modules; do
-		make -C "$kdir" M="$work/$d" "$@" modules
+		make -C "$kdir" M="$work/$d" "${cross[@]}" "$@" modules
 	done
 fi
 cp "$work"/src/*.ko "$work"/tests/modules/*.ko "$out/"

@@ -8,6 +8,9 @@ FPR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FPR_CACHE=${FPR_CACHE:-$FPR_TOP/build/cache}
 # Target kernel series, oldest first (scripts/kernel.sh maps them to suites)
 export FPR_SERIES="5.10 6.1 6.12 6.12-trixie 7.2"
+# The arm64 targets (cross-built; arm64-16k: 16 KiB pages)
+export FPR_SERIES_ARM64="5.10-arm64 6.1-arm64 6.12-trixie-arm64
+ 6.12-trixie-arm64-16k 7.2-arm64 7.2-arm64-16k"
 mkdir -p "$FPR_CACHE"
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -65,7 +68,9 @@ fpr_need() {
 }
 
 # apt-get/apt-cache against the suites other than the host's, in a private
-# state folder so the host's apt setup is untouched.
+# state folder so the host's apt setup is untouched; amd64 and arm64
+# (name arm64 packages as PKG:arm64), with a package cache of its own so
+# that older checkouts (amd64 only) do not make apt rebuild it each time.
 FPR_APTX=$FPR_CACHE/apt
 FPR_APTX_SUITES="bullseye bookworm bookworm-backports trixie sid"
 fpr_aptx_opts() {
@@ -73,7 +78,10 @@ fpr_aptx_opts() {
 	     "-o Dir::Etc::trusted=/etc/apt/trusted.gpg" \
 	     "-o Dir::Etc::trustedparts=/etc/apt/trusted.gpg.d" \
 	     "-o Debug::NoLocking=1 -o APT::Sandbox::User=root" \
-	     "-o Acquire::Check-Valid-Until=false"
+	     "-o Acquire::Check-Valid-Until=false" \
+	     "-o APT::Architecture=amd64 -o APT::Architectures::=arm64" \
+	     "-o Dir::Cache::pkgcache=pkgcache-arm64.bin" \
+	     "-o Dir::Cache::srcpkgcache=srcpkgcache-arm64.bin"
 }
 
 fpr_aptx_update() {
@@ -83,9 +91,11 @@ fpr_aptx_update() {
 	list=$(for s in $FPR_APTX_SUITES; do
 		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m $s main"
 	done)
-	# Refresh at most every 6 hours, and when the list of suites changed
+	# Refresh at most every 6 hours, when the list of suites changed, and
+	# when an older checkout's update left out the arm64 lists
 	if [ -f "$stamp" ] && [ -z "$(find "$stamp" -mmin +360)" ] &&
-	   [ "$list" = "$(cat "$FPR_APTX/etc/apt/sources.list" 2>/dev/null)" ]; then
+	   [ "$list" = "$(cat "$FPR_APTX/etc/apt/sources.list" 2>/dev/null)" ] &&
+	   ls "$FPR_APTX"/var/lib/apt/lists/*_sid_main_binary-arm64_* >/dev/null 2>&1; then
 		return 0
 	fi
 	mkdir -p "$FPR_APTX/etc/apt/sources.list.d" \

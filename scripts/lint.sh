@@ -3,7 +3,8 @@
 # Style and static checks, one result line each and a closing
 # "N passed, N failed":
 #   checkpatch.pl --strict (from Debian's linux-source package)
-#   W=1 and sparse (C=2) builds against every target kernel ($FPR_SERIES)
+#   W=1 and sparse (C=2) builds against every target kernel ($FPR_SERIES
+#   and the arm64 ones, $FPR_SERIES_ARM64: cross-built)
 #   ShellCheck on the scripts (tools/virtio-fpr also as POSIX sh),
 #   python3 -m py_compile on the harness, groff/man warnings on the man page
 set -uo pipefail
@@ -52,9 +53,9 @@ fi
 result checkpatch-strict $? "$log"
 
 # C=2 runs the host's sparse (6.1, 6.12), or that of the target's chroot
-# (5.10, 6.12-trixie, 7.2: scripts/chroot.sh)
+# (5.10, 6.12-trixie, 7.2: scripts/chroot.sh), for amd64 and arm64
 fpr_need sparse
-for series in $FPR_SERIES; do
+for series in $FPR_SERIES $FPR_SERIES_ARM64; do
 	"$FPR_TOP/scripts/build.sh" "$series" W=1 C=2 > "$log" 2>&1
 	status=$?
 	# sparse and the compiler both say "warning:" or "error:"; kbuild

@@ -159,8 +159,13 @@ static s64 fpr_balloon_towards_target(struct fpr_dev *fpr)
 
 	virtio_cread_le(fpr->vdev, struct virtio_balloon_config, num_pages,
 			&target);
-	target = ALIGN(target, FPR_VPAGES_PER_PAGE);
-	return (s64)target - fpr->balloon.num_pages;
+	/*
+	 * Whole guest pages, rounded up; in 64 bits: with 16 or 64 KiB pages
+	 * a u32 ALIGN() of a target near U32_MAX wraps to 0 and would empty
+	 * the balloon instead of filling it
+	 */
+	return (s64)ALIGN((u64)target, FPR_VPAGES_PER_PAGE) -
+	       fpr->balloon.num_pages;
 }
 
 /* Queue balloon or stats work unless the device is being torn down */

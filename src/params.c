@@ -141,7 +141,7 @@ static const struct kernel_param_ops fpr_backoff_ops = {
 
 module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
 MODULE_PARM_DESC(order,
-		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64, 1 to 10 on kernels 5.14 to 6.1; kernels before 5.14 report pageblock_order only: another value is ignored with a warning; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else pageblock_order = 9, 2 MiB)");
+		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64 and arm64, 11 on arm64 with 16 KiB pages, 1 to 10 on kernels 5.14 to 6.1; kernels before 5.14 report pageblock_order only: another value is ignored with a warning; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else pageblock_order = 9, 2 MiB, with 4 KiB pages; 11, 32 MiB, with 16 KiB pages)");
 
 module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
 MODULE_PARM_DESC(delay_ms,

@@ -8,6 +8,8 @@
 # (tests/dkms/test-dkms.sh). Installs what it needs. Ends with
 # "N passed, N failed" summed over all of them.
 #   tests/run-all.sh [--all] [--series 5.10,6.1,6.12-trixie,7.2] [--only main,...]
+# The default series include arm64: CORE on 6.1-arm64 and 7.2-arm64-16k
+# (--all: every scenario on all six arm64 targets), see suite.py.
 # With arguments, only the QEMU suite's selection changes: by default the
 # long scenarios (suite.py's LONG) run on one kernel each, --all (make
 # check-all) runs them on every kernel.
@@ -18,7 +20,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
-fpr_need qemu-system-x86 python3 make gcc busybox-static cpio kmod
+fpr_need qemu-system-x86 qemu-system-arm python3 make gcc busybox-static cpio kmod
 
 start=$(date +%s)
 logs=$(mktemp -d)

@@ -39,6 +39,10 @@ class Kernel:
         self.base = series.split("-")[0]
         self.debug = series.endswith("-debug")
         self.slow = 4 if self.debug else 1
+        # "6.1-arm64", "7.2-arm64-16k": Debian's arm64 kernel (the -16k
+        # flavour has 16 KiB pages), under qemu-system-aarch64
+        self.arch = sh(os.path.join(SCRIPTS, "kernel.sh"), "arch", series)
+        self.page_size = 16384 if series.endswith("-16k") else 4096
         self.krel = sh(os.path.join(SCRIPTS, "kernel.sh"), "krel", series)
         img = sh(os.path.join(SCRIPTS, "kernel.sh"), "image", series)
         if ko_dir:
@@ -92,17 +96,31 @@ class Guest:
         # 6.1's KASAN can report a wild access in an interrupt taken early
         # in boot with 5-level paging, which TCG's "max" CPU offers
         cpu = "max,la57=off" if kernel.debug else "max"
-        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg",
-               "-cpu", cpu, "-smp", str(smp), "-m", str(mem_mib) + mem_opts,
-               "-nodefaults", "-no-user-config", "-display", "none",
-               "-no-reboot", "-kernel", kernel.vmlinuz,
-               "-initrd", kernel.initrd,
-               "-append", "console=ttyS0 panic_on_warn=1 panic=-1 "
-                          "oops=panic loglevel=6 " + append,
-               "-serial", "file:" + self.console,
-               "-chardev", "stdio,id=cmd,signal=off",
-               "-serial", "chardev:cmd",
-               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+        if kernel.arch == "arm64":
+            # One UART on "virt": the commands go over a virtio console,
+            # in the last slot so that the balloon stays virtio0. QEMU's
+            # own pointer authentication is much faster under TCG
+            machine = ["qemu-system-aarch64", "-machine", "virt",
+                       "-cpu", "max,pauth-impdef=on"]
+            console = "console=ttyAMA0 fpr_cmd=hvc0 "
+            channel = ["-device", "virtio-serial-pci,id=vser,addr=0x1f",
+                       "-device", "virtconsole,chardev=cmd"]
+        else:
+            machine = ["qemu-system-x86_64", "-machine", "q35",
+                       "-cpu", cpu]
+            console = "console=ttyS0 "
+            channel = ["-serial", "chardev:cmd"]
+        cmd = machine + [
+            "-accel", "tcg",
+            "-smp", str(smp), "-m", str(mem_mib) + mem_opts,
+            "-nodefaults", "-no-user-config", "-display", "none",
+            "-no-reboot", "-kernel", kernel.vmlinuz,
+            "-initrd", kernel.initrd,
+            "-append", console + "panic_on_warn=1 panic=-1 oops=panic "
+            "loglevel=6 " + append,
+            "-serial", "file:" + self.console,
+            "-chardev", "stdio,id=cmd,signal=off"] + channel + [
+            "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         cmd += list(extra)
         if balloon is not None:
             dev = "virtio-balloon-pci,id=balloon0,free-page-reporting=" + \

@@ -5,7 +5,10 @@
 # FPR_KO_DIR=DIR takes our modules from DIR (e.g. a DKMS build) instead of
 # build/ko/<krel>; .ko.xz/.ko.zst there are unpacked.
 # Holds busybox, fprmem, the virtio-fpr command, the guest init, the
-# kernel's virtio modules and our modules (built by scripts/build.sh), with a modules.dep from depmod.
+# kernel's virtio modules and our modules (built by scripts/build.sh), with
+# a modules.dep from depmod. arm64 series: Debian's arm64 busybox-static,
+# fprmem cross-compiled, and virtio_console for the command channel (hvc0:
+# the virt machine has one UART).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
@@ -21,11 +24,32 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc}
-cp /bin/busybox "$root/bin/busybox"
+cc=gcc
+if [ "$("$FPR_TOP/scripts/kernel.sh" arch "$series")" = arm64 ]; then
+	fpr_need gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	cc=aarch64-linux-gnu-gcc
+	bb=$FPR_CACHE/busybox-arm64
+	if [ ! -x "$bb/bin/busybox" ]; then
+		fpr_aptx_update
+		rm -rf "$bb" && mkdir -p "$bb/deb"
+		(cd "$bb/deb" && fpr_aptx apt-get download -q \
+			"busybox-static:arm64/$(. /etc/os-release &&
+				echo "$VERSION_CODENAME")" >/dev/null) ||
+			die "cannot download busybox-static:arm64"
+		dpkg-deb -x "$bb"/deb/*.deb "$bb"
+		rm -rf "$bb/deb"
+	fi
+	cp "$bb/bin/busybox" "$root/bin/busybox"
+else
+	cp /bin/busybox "$root/bin/busybox"
+fi
+# The applets of the host's busybox (the same release; an arm64 one
+# cannot run here)
 for applet in $(/bin/busybox --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-gcc -O2 -Wall -Wextra -static -o "$root/bin/fprmem" "$FPR_TOP/tests/guest/fprmem.c"
+"$cc" -O2 -Wall -Wextra -static -o "$root/bin/fprmem" \
+	"$FPR_TOP/tests/guest/fprmem.c"
 install -m 0755 "$FPR_TOP/tests/guest/init" "$root/init"
 # The status command, as shipped: run by busybox ash in the guest
 install -m 0755 "$FPR_TOP/tools/virtio-fpr" "$root/bin/virtio-fpr"
@@ -41,7 +65,8 @@ copy_ko() {
 	esac
 }
 
-(cd "$kimg/modules" && find kernel/drivers/virtio -name '*.ko*') |
+(cd "$kimg/modules" && find kernel/drivers/virtio \
+	kernel/drivers/char -name 'virtio*.ko*') |
 while read -r m; do
 	mkdir -p "$mods/$(dirname "$m")"
 	copy_ko "$kimg/modules/$m" "$mods/${m%.ko*}.ko"
