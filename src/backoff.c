@@ -12,7 +12,8 @@
  * clears it (under a quarter, idle or a burst; a window that tracked
  * fewer than FPR_BACKOFF_MIN_BLOCKS is no evidence either way:
  * before, one such window between two calling for a rise cleared the
- * suspicion): a single
+ * suspicion; so a trickle of fewer a window keeps the step until a
+ * window judges, two pass without a report, or a burst): a single
  * allocate/free cycle after the flush can take back, in one window, about
  * as many reported blocks as that window reported (measured on 6.1: a
  * 1 GiB one, judged alone, sent the delay to the top step now and then).
@@ -222,8 +223,8 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr)
 }
 
 /*
- * Forget tracked blocks the guest has reallocated; return how many. With
- * bo->cap tracked, forget them all: the next window
+ * Forget tracked blocks the guest has reallocated; return how many. If a
+ * report of this window found no room, forget them all: the next window
  * tracks what it reports. Called with bo->lock held.
  */
 static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)

@@ -26,6 +26,9 @@
  *    the delay in force measured from a wrong start: late or early, never
  *    lost. If it stops using pr->work, moving the timer does nothing and
  *    the core's own 2 s holds: delay_ms and the back-off no longer apply.
+ *    A pass found due more than 2 s ahead turns delay_ms off (delay.c).
+ *    report() reads the expiry of the timer that started the running
+ *    pass, which a fired timer keeps, to tell the core's from ours.
  * 3. The core calls report() from that work item, one pass at a time, and
  *    takes pages back as not reported when report() returns an error.
  *    report() refuses a second report while one is in flight anyway.
@@ -98,6 +101,15 @@ void fpr_core_set_order(unsigned int order)
 }
 
 /* Is a pass queued (not running)? Its timer's expiry in *expires */
+/*
+ * The expiry of the pass that runs now (called from report()): a fired
+ * timer keeps its last expiry (2. above)
+ */
+unsigned long fpr_core_pass_expired(struct fpr_dev *fpr)
+{
+	return READ_ONCE(fpr->pr.work.timer.expires);
+}
+
 bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires)
 {
 	struct delayed_work *pass = &fpr->pr.work;

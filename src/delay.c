@@ -12,17 +12,22 @@
  * next wake-up that something else causes, so an idle guest gets no
  * wake-ups from it, whatever delay_ms is. A free that queues a pass keeps
  * the CPU busy (the core requests the pass at the first block freed), so
- * the check runs on time then; one short enough to end before the check
- * finds its pass is reported at the core's own 2 s, never later. Between
- * the passes of a backlog report.c moves each pass at once (kick).
+ * the check usually runs in time; but its timer is on one CPU, and a free
+ * on another, or one that ends within a tick, leaves the pass at the
+ * core's 2 s. Shorter delays are then late, never later than the core's
+ * own; for longer ones (delay_ms above 2000, a back-off step), report()
+ * ends such a pass at its first batch and queues it for the rest of the
+ * delay (fpr_delay_early(): one batch isolated and put back, debugfs
+ * delay_early). Between the passes of a backlog report.c moves each pass
+ * at once (kick, not deferred).
  *
  * The core's delay is checked at run time: a pass of its own found due
  * more than FPR_CORE_DELAY_MS ahead contradicts core.c's assumption 2,
  * and delay_ms is then turned off with a message (the core's own delay
  * holds, as with virtio_balloon).
  *
- * debugfs virtio_fpr/<device>/delay_checks (for the tests): the checks
- * that ran.
+ * debugfs virtio_fpr/<device>/delay_checks and delay_early (for the
+ * tests): the checks that ran, the passes ended as early.
  */
 #include <linux/debugfs.h>
 #include <linux/jiffies.h>
@@ -50,33 +55,80 @@ static unsigned long fpr_delay_period(struct fpr_dev *fpr)
 				    FPR_CORE_DELAY_MS / 4));
 }
 
-/* Give the core's pending pass the expiry the delay in force asks for */
-static void fpr_delay_move(struct fpr_dev *fpr)
+/*
+ * The core's own expiry, not one we set: it queued the pass
+ * FPR_CORE_DELAY_MS before EXPIRES. Called with delay_lock held.
+ */
+static bool fpr_delay_core_queued(struct fpr_dev *fpr, unsigned long expires)
 {
-	unsigned long expires, target, now = jiffies;
+	if (expires == fpr->delay_expires)
+		return false;
+	fpr->delay_queued = expires - msecs_to_jiffies(FPR_CORE_DELAY_MS);
+	return true;
+}
 
-	if (fpr->delay_broken || !fpr_core_pass_pending(fpr, &expires))
-		return;
-	/* Not our expiry: the core queued it FPR_CORE_DELAY_MS ahead */
-	if (expires != fpr->delay_expires) {
-		/* A jiffy of slack: the core's timer may be rounded up */
-		target = now + msecs_to_jiffies(FPR_CORE_DELAY_MS) + 1;
-		if (time_after(expires, target)) {
-			WRITE_ONCE(fpr->delay_broken, true);
-			dev_warn(&fpr->vdev->dev, "the page reporting core queued a pass %u ms ahead, more than the %u ms assumed: delay_ms and the back-off's delay are off, reporting runs at the core's own delay\n",
-				 jiffies_to_msecs(expires - now),
-				 FPR_CORE_DELAY_MS);
-			return;
-		}
-		fpr->delay_queued = expires -
-				    msecs_to_jiffies(FPR_CORE_DELAY_MS);
-	}
-	/* Also after a runtime change of delay_ms or of the back-off */
+/* Queue the pass at fpr->delay_queued + the delay in force; delay_lock held */
+static void fpr_delay_requeue(struct fpr_dev *fpr, unsigned long expires)
+{
+	unsigned long target, now = jiffies;
+
 	target = fpr->delay_queued + msecs_to_jiffies(fpr_delay_effective(fpr));
 	if (target == expires)
 		return;
 	fpr_core_pass_queue(fpr, time_after(target, now) ? target - now : 1);
 	fpr_core_pass_pending(fpr, &fpr->delay_expires);
+}
+
+/* Give the core's pending pass the expiry the delay in force asks for */
+static void fpr_delay_move(struct fpr_dev *fpr)
+{
+	unsigned long expires, ahead;
+
+	spin_lock_irq(&fpr->delay_lock);
+	if (fpr->delay_broken || !fpr_core_pass_pending(fpr, &expires))
+		goto out;
+	ahead = expires - jiffies;
+	/*
+	 * A pass of the core's due more than its delay ahead (a quarter
+	 * second of slack for a check that was preempted meanwhile)
+	 */
+	if (fpr_delay_core_queued(fpr, expires) &&
+	    ahead < ULONG_MAX / 2 &&
+	    ahead > msecs_to_jiffies(FPR_CORE_DELAY_MS) + HZ / 4) {
+		WRITE_ONCE(fpr->delay_broken, true);
+		spin_unlock_irq(&fpr->delay_lock);
+		dev_warn(&fpr->vdev->dev, "the page reporting core queued a pass %u ms ahead, more than the %u ms assumed: delay_ms and the back-off's delay are off, reporting runs at the core's own delay\n",
+			 jiffies_to_msecs(ahead), FPR_CORE_DELAY_MS);
+		return;
+	}
+	/* Also after a runtime change of delay_ms or of the back-off */
+	fpr_delay_requeue(fpr, expires);
+out:
+	spin_unlock_irq(&fpr->delay_lock);
+}
+
+/*
+ * Called by report() at the first report of a pass: true if the pass runs
+ * at the core's own expiry while the delay in force is longer (the
+ * deferrable check did not run in time: its timer waits on an idle CPU
+ * while another frees). The pass is then queued for the rest of the
+ * delay; the caller ends this one without reporting.
+ */
+bool fpr_delay_early(struct fpr_dev *fpr)
+{
+	unsigned long expires;
+	bool early = false;
+
+	if (fpr_delay_effective(fpr) <= FPR_CORE_DELAY_MS)
+		return false;
+	spin_lock_irq(&fpr->delay_lock);
+	expires = fpr_core_pass_expired(fpr);
+	if (fpr->delay_live && fpr_delay_core_queued(fpr, expires)) {
+		fpr_delay_requeue(fpr, 0);
+		early = true;
+	}
+	spin_unlock_irq(&fpr->delay_lock);
+	return early;
 }
 
 static void fpr_delay_fn(struct work_struct *work)
@@ -130,7 +182,6 @@ void fpr_delay_stop(struct fpr_dev *fpr)
 	fpr->delay_live = false;
 	spin_unlock_irq(&fpr->delay_lock);
 	cancel_delayed_work_sync(&fpr->delay_work);
-	fpr->delay_expires = 0;
 }
 
 /* Under fpr->debugfs, removed with it before the device goes */
@@ -138,4 +189,6 @@ void fpr_delay_debugfs_add(struct fpr_dev *fpr)
 {
 	debugfs_create_ulong("delay_checks", 0400, fpr->debugfs,
 			     &fpr->delay_checks);
+	debugfs_create_ulong("delay_early", 0400, fpr->debugfs,
+			     &fpr->delay_early);
 }

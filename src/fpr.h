@@ -146,6 +146,7 @@ struct fpr_dev {
 	bool delay_live;		/* delay_work may be queued */
 	bool delay_broken;		/* the core's delay is not FPR_CORE_DELAY_MS */
 	unsigned long delay_checks;	/* delay_work runs, for debugfs */
+	unsigned long delay_early;	/* passes fpr_delay_early() ended */
 	unsigned long delay_expires;	/* expiry we last gave the pass */
 	unsigned long delay_queued;	/* when the core queued that pass */
 
@@ -169,6 +170,7 @@ bool fpr_core_order_runtime(void);
 unsigned int fpr_core_order(void);
 void fpr_core_set_order(unsigned int order);
 bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires);
+unsigned long fpr_core_pass_expired(struct fpr_dev *fpr);
 void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay);
 bool fpr_core_block_reported(unsigned long pfn);
 
@@ -202,6 +204,7 @@ void fpr_delay_kick(struct fpr_dev *fpr);
 unsigned int fpr_delay_at(unsigned int step);
 unsigned int fpr_delay_effective(struct fpr_dev *fpr);
 void fpr_delay_debugfs_add(struct fpr_dev *fpr);
+bool fpr_delay_early(struct fpr_dev *fpr);
 
 /* backoff.c: longer delays while reported blocks are reused quickly */
 void fpr_backoff_init(struct fpr_dev *fpr);

@@ -20,8 +20,19 @@
 DEFINE_MUTEX(fpr_lock);
 struct fpr_dev *fpr_active;
 
-/* Until given: the core's page_reporting_order if set, else pageblock */
-static unsigned int fpr_order = pageblock_order;
+/*
+ * The default: 2 MiB blocks (order 9 with 4 KiB pages, 7 with 16 KiB, 5
+ * with 64 KiB, as virtio_balloon sets there), or pageblock_order if that
+ * is smaller or the only one the core reports (before 5.14). With 16 KiB
+ * pages pageblock_order is 11, 32 MiB, the largest free block: a
+ * fragmented or partly ballooned guest has few of those.
+ */
+#define FPR_ORDER_2M		(21 - PAGE_SHIFT)
+#define FPR_ORDER_DEFAULT	(FPR_PR_ORDER_FIXED || pageblock_order < FPR_ORDER_2M ? \
+				 pageblock_order : FPR_ORDER_2M)
+
+/* Until given: the core's page_reporting_order if set, else the default */
+static unsigned int fpr_order = FPR_ORDER_DEFAULT;
 static bool fpr_order_given;
 static unsigned int fpr_delay_ms = FPR_CORE_DELAY_MS;
 /* 16 times delay_ms: 32 s at 2000 ms, as long as the core's first flush */
@@ -141,7 +152,7 @@ static const struct kernel_param_ops fpr_backoff_ops = {
 
 module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
 MODULE_PARM_DESC(order,
-		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64 and arm64, 11 on arm64 with 16 KiB pages, 1 to 10 on kernels 5.14 to 6.1; kernels before 5.14 report pageblock_order only: another value is ignored with a warning; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else pageblock_order = 9, 2 MiB, with 4 KiB pages; 11, 32 MiB, with 16 KiB pages)");
+		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64 and arm64, 11 on arm64 with 16 KiB pages, 1 to 10 on kernels 5.14 to 6.1; kernels before 5.14 report pageblock_order only: another value is ignored with a warning; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else 2 MiB: 9 with 4 KiB pages, 7 with 16 KiB pages)");
 
 module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
 MODULE_PARM_DESC(delay_ms,

@@ -52,10 +52,16 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	int err;
 
 	/*
-	 * The back-off just grew the delay: end this pass without reporting
-	 * (the core puts the pages back as not reported), run the next later.
+	 * The pass came at the core's 2 s though the delay in force is
+	 * longer, or the back-off just grew the delay: end this pass without
+	 * reporting (the core puts the pages back as not reported), run the
+	 * next later.
 	 */
-	if (fpr_backoff_defer(fpr)) {
+	if (fpr_delay_early(fpr)) {
+		fpr->delay_early++;
+		return -EAGAIN;
+	}
+	if (!READ_ONCE(fpr->delay_broken) && fpr_backoff_defer(fpr)) {
 		atomic64_inc(&fpr->stats.deferred);
 		fpr_report_requeue(fpr);
 		return -EAGAIN;
