@@ -20,6 +20,7 @@ from balloon_suite import BalloonScenarios  # noqa: E402
 from binding_suite import BindingScenarios, state  # noqa: E402
 from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
+from hint_suite import HintScenarios  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
                     counters, dmesg_has, feature, freeze_restore)
@@ -51,7 +52,8 @@ def no_problems(t, g, name):
 
 
 class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
-                HotplugScenarios, BackoffScenarios, DebugScenarios):
+                HotplugScenarios, BackoffScenarios, DebugScenarios,
+                HintScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -374,7 +376,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             # alternate; make check-all only until the judge is reworked
             "backoff_scale": "check-all",
             "hang": "7.2", "hotplug": "7.2",
-            "hot_unplug": "7.2"}
+            "hot_unplug": "7.2", "hinting": "7.2"}
 
     # Targets that run only these (make check-all: everything)
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
@@ -384,7 +386,8 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
-           "params_fuzz", "backoff", "backoff_scale", "exercise")
+           "params_fuzz", "backoff", "backoff_scale", "exercise",
+           "hinting")
 
 
 def main():
