@@ -239,6 +239,7 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id)
 static void fpr_hint_run(struct fpr_dev *fpr, u32 id)
 {
 	struct fpr_hint *h = &fpr->hint;
+	unsigned long n;
 	int err;
 
 	/* The blocks of an earlier run go back before this one takes more */
@@ -253,8 +254,15 @@ static void fpr_hint_run(struct fpr_dev *fpr, u32 id)
 		return;
 	}
 	atomic64_inc(&h->runs);
-	while (fpr_hint_one(fpr, id))
+	/*
+	 * At most the guest's memory once: under pressure the shrinker frees
+	 * blocks that the run would otherwise take and hint again and again.
+	 */
+	for (n = totalram_pages() >> FPR_HINT_ORDER; n; n--) {
+		if (!fpr_hint_one(fpr, id))
+			break;
 		cond_resched();
+	}
 	h->stop_buf = cpu_to_virtio32(fpr->vdev, VIRTIO_BALLOON_CMD_ID_STOP);
 	err = fpr_hint_send_id_wait(fpr, &h->stop_buf);
 	if (err && err != -ENODEV)
