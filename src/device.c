@@ -63,17 +63,21 @@ void fpr_device_reset(struct fpr_dev *fpr)
 	mutex_unlock(&fpr->reset_lock);
 	wake_up_all(&fpr->acked);
 	wake_up_all(&fpr->balloon.acked);
+	wake_up_all(&fpr->hint.acked);
+	/* Hinted blocks go back: the device forgot them */
+	fpr_hint_changed(fpr);
 }
 
 /* Unbind, rmmod or freeze has begun: bound every wait from now on */
 void fpr_device_teardown(struct fpr_dev *fpr)
 {
 	WRITE_ONCE(fpr->teardown_start, jiffies);
-	/* Pairs with fpr_teardown_overdue(): the start is set first */
+	/* Pairs with fpr_device_overdue(): the start is set first */
 	smp_store_release(&fpr->teardown, true);
 }
 
-static bool fpr_teardown_overdue(struct fpr_dev *fpr)
+/* Teardown began FPR_TEARDOWN_SECS ago: waits end with a reset */
+bool fpr_device_overdue(struct fpr_dev *fpr)
 {
 	/* Pairs with fpr_device_teardown(): teardown_start is set */
 	return smp_load_acquire(&fpr->teardown) &&
@@ -113,7 +117,7 @@ bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 	/* Idle: a report held by a silent device is no load on the system */
 	while (!wait_event_idle_timeout(*wq, fpr_device_done(fpr, vq, &used),
 					HZ)) {
-		if (fpr_teardown_overdue(fpr)) {
+		if (fpr_device_overdue(fpr)) {
 			dev_warn(dev, "device has not used %u %s in %u s and is going away: resetting it\n",
 				 n, what, jiffies_to_msecs(jiffies - start) / 1000);
 			atomic64_inc(&fpr->stats.resets);

@@ -107,6 +107,31 @@ struct fpr_backoff {
 	bool suspect;			/* last window called for a rise */
 };
 
+/* hint.c: free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT) */
+struct fpr_hint {
+	struct virtqueue *vq;		/* NULL without FREE_PAGE_HINT */
+	spinlock_t lock;		/* vq use, lists, counts, stopping */
+	bool stopping;			/* teardown: no run, no work */
+	bool cmd_queued;		/* an id buffer is with the device */
+	struct list_head queued;	/* blocks the device has not used */
+	struct list_head held;		/* used blocks, until STOP or DONE */
+	unsigned long queued_blocks;
+	unsigned long held_blocks;
+	atomic_t config_pending;	/* re-read the command id */
+	u32 id_seen;			/* last command id read */
+	u32 cmd_id_active;		/* id of the last run (work only) */
+	__virtio32 id_buf;		/* a run's id on the queue */
+	__virtio32 stop_buf;		/* VIRTIO_BALLOON_CMD_ID_STOP */
+	wait_queue_head_t acked;
+	struct delayed_work work;
+	struct shrinker shrinker;	/* before 6.7 (compat.h) */
+	struct shrinker *shrinker_p;	/* the registered one, or NULL */
+	atomic64_t runs;		/* runs started */
+	atomic64_t hinted;		/* base pages hinted */
+	atomic64_t returned;		/* base pages given back */
+	atomic64_t shrunk;		/* of those, by the shrinker */
+};
+
 /* Why free page reporting is on or off for a device (sysfs reporting/state) */
 enum fpr_state {
 	FPR_STARTING,			/* probe has not decided yet */
@@ -153,6 +178,7 @@ struct fpr_dev {
 	struct fpr_backoff backoff;
 	struct fpr_stats stats;
 	struct fpr_balloon balloon;
+	struct fpr_hint hint;
 };
 
 /* params.c: module parameters and the one device they apply to */
@@ -179,6 +205,7 @@ void fpr_device_init(struct fpr_dev *fpr);
 void fpr_device_started(struct fpr_dev *fpr);
 void fpr_device_reset(struct fpr_dev *fpr);
 bool fpr_device_is_reset(struct fpr_dev *fpr);
+bool fpr_device_overdue(struct fpr_dev *fpr);
 void fpr_device_teardown(struct fpr_dev *fpr);
 bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 			  struct virtqueue *vq, unsigned int n,
@@ -230,8 +257,19 @@ void fpr_stats_init(struct fpr_dev *fpr);
 int fpr_stats_start(struct fpr_dev *fpr);
 void fpr_stats_request(struct virtqueue *vq);
 
+/* hint.c: free page hinting */
+void fpr_hint_init(struct fpr_dev *fpr);
+int fpr_hint_register(struct fpr_dev *fpr);
+void fpr_hint_unregister(struct fpr_dev *fpr);
+void fpr_hint_start(struct fpr_dev *fpr);
+void fpr_hint_stop(struct fpr_dev *fpr);
+void fpr_hint_changed(struct fpr_dev *fpr);
+void fpr_hint_ack(struct virtqueue *vq);
+unsigned long fpr_hint_held(struct fpr_dev *fpr);
+
 /* sysfs.c: counters */
 extern const struct attribute_group fpr_stats_group;
 extern const struct attribute_group fpr_balloon_group;
+extern const struct attribute_group fpr_hint_group;
 
 #endif /* _FPR_H */

@@ -48,7 +48,7 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 	vq_callback_t *callbacks[FPR_VQ_MAX] = {};
 	const char *names[FPR_VQ_MAX];
 	struct virtqueue *vqs[FPR_VQ_MAX];
-	unsigned int n = 0, stats = 0;
+	unsigned int n = 0, stats = 0, hint = 0;
 	int err;
 
 	callbacks[n] = fpr_balloon_ack;
@@ -61,8 +61,12 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 		stats = n;
 		names[n++] = "stats";
 	}
-	if (offered & BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+	if (offered & BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+		if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+			callbacks[n] = fpr_hint_ack;
+		hint = n;
 		names[n++] = "free_page_vq";
+	}
 	/* Last: declined (poison), it shifts nothing */
 	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_REPORTING)) {
 		callbacks[n] = fpr_ack;
@@ -77,6 +81,10 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 	fpr->balloon.stats_vq = virtio_has_feature(vdev,
 						   VIRTIO_BALLOON_F_STATS_VQ) ?
 				vqs[stats] : NULL;
+	/* Unused until fpr_hint_start() */
+	fpr->hint.vq = virtio_has_feature(vdev,
+					  VIRTIO_BALLOON_F_FREE_PAGE_HINT) ?
+		       vqs[hint] : NULL;
 	fpr->reporting_vq = virtio_has_feature(vdev,
 					       VIRTIO_BALLOON_F_REPORTING) ?
 			    vqs[n - 1] : NULL;
@@ -172,6 +180,7 @@ static int fpr_probe(struct virtio_device *vdev)
 	fpr_report_init(fpr);
 	fpr_delay_init(fpr);
 	fpr_backoff_init(fpr);
+	fpr_hint_init(fpr);
 	err = fpr_balloon_init(fpr);
 	if (err)
 		goto err_free;
@@ -186,6 +195,9 @@ static int fpr_probe(struct virtio_device *vdev)
 	err = device_add_group(&vdev->dev, &fpr_balloon_group);
 	if (err)
 		goto err_stats_group;
+	err = device_add_group(&vdev->dev, &fpr_hint_group);
+	if (err)
+		goto err_balloon_group;
 
 	/* Reporting or not, with the reason in the log and reporting/state */
 	mutex_lock(&fpr_lock);
@@ -195,13 +207,22 @@ static int fpr_probe(struct virtio_device *vdev)
 	err = fpr_balloon_start(fpr);
 	if (err)
 		goto err_report;
+	err = fpr_hint_register(fpr);
+	if (err)
+		goto err_balloon;
+	fpr_hint_start(fpr);
 	fpr_device_debugfs_add(fpr);
 	fpr_backoff_debugfs_add(fpr);
 	fpr_delay_debugfs_add(fpr);
 	return 0;
 
+err_balloon:
+	fpr_device_teardown(fpr);
+	fpr_balloon_stop(fpr);
 err_report:
 	fpr_stop_reporting(fpr);
+	device_remove_group(&vdev->dev, &fpr_hint_group);
+err_balloon_group:
 	device_remove_group(&vdev->dev, &fpr_balloon_group);
 err_stats_group:
 	device_remove_group(&vdev->dev, &fpr_stats_group);
@@ -226,10 +247,13 @@ static void fpr_remove(struct virtio_device *vdev)
 
 	fpr_device_teardown(fpr);
 	fpr_device_debugfs_remove(fpr);
-	/* Balloon pages go back to the guest while the device still works */
+	/* Hinted and balloon pages back while the device still works */
+	fpr_hint_stop(fpr);
 	fpr_balloon_stop(fpr);
 	fpr_stop_reporting(fpr);
+	fpr_hint_unregister(fpr);
 
+	device_remove_group(&vdev->dev, &fpr_hint_group);
 	device_remove_group(&vdev->dev, &fpr_balloon_group);
 	device_remove_group(&vdev->dev, &fpr_stats_group);
 	vdev->config->del_vqs(vdev);
@@ -243,8 +267,11 @@ static void fpr_config_changed(struct virtio_device *vdev)
 {
 	struct fpr_dev *fpr = vdev->priv;
 
-	if (fpr)
-		fpr_balloon_changed(fpr);
+	if (!fpr)
+		return;
+	fpr_balloon_changed(fpr);
+	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		fpr_hint_changed(fpr);
 }
 
 #ifdef CONFIG_PM_SLEEP
@@ -259,6 +286,7 @@ static int fpr_freeze(struct virtio_device *vdev)
 	struct fpr_dev *fpr = vdev->priv;
 
 	fpr_device_teardown(fpr);
+	fpr_hint_stop(fpr);
 	fpr_balloon_stop(fpr);
 	mutex_lock(&fpr_lock);
 	fpr_delay_stop(fpr);
@@ -281,7 +309,11 @@ static int fpr_restore(struct virtio_device *vdev)
 	mutex_lock(&fpr_lock);
 	fpr_delay_update(fpr);
 	mutex_unlock(&fpr_lock);
-	return fpr_balloon_start(fpr);
+	err = fpr_balloon_start(fpr);
+	if (err)
+		return err;
+	fpr_hint_start(fpr);
+	return 0;
 }
 #endif
 
@@ -289,6 +321,7 @@ static unsigned int fpr_features[] = {
 	VIRTIO_BALLOON_F_MUST_TELL_HOST,
 	VIRTIO_BALLOON_F_STATS_VQ,
 	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
 	VIRTIO_BALLOON_F_PAGE_POISON,
 	VIRTIO_BALLOON_F_REPORTING,
 };

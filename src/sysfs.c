@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Counters, read-only, in /sys/bus/virtio/devices/virtioN/reporting/ and
- * .../virtioN/balloon/.
+ * Counters, read-only, in /sys/bus/virtio/devices/virtioN/reporting/,
+ * .../virtioN/balloon/ and .../virtioN/hinting/.
  */
 #include <linux/device.h>
 #include <linux/sysfs.h>
@@ -29,6 +29,7 @@ static struct device_attribute dev_attr_##group##_##name =		\
 
 #define FPR_REPORTING(name, expr) FPR_COUNTER_ATTR(reporting, name, expr)
 #define FPR_BALLOON(name, expr) FPR_COUNTER_ATTR(balloon, name, expr)
+#define FPR_HINTING(name, expr) FPR_COUNTER_ATTR(hinting, name, expr)
 
 FPR_REPORTING(reports, atomic64_read(&fpr->stats.reports));
 FPR_REPORTING(pages, atomic64_read(&fpr->stats.pages));
@@ -115,4 +116,27 @@ static struct attribute *fpr_balloon_attrs[] = {
 const struct attribute_group fpr_balloon_group = {
 	.name = "balloon",
 	.attrs = fpr_balloon_attrs,
+};
+
+/* Free page hinting runs started, base pages hinted and given back */
+FPR_HINTING(runs, atomic64_read(&fpr->hint.runs));
+FPR_HINTING(hinted, atomic64_read(&fpr->hint.hinted));
+FPR_HINTING(returned, atomic64_read(&fpr->hint.returned));
+/* Of the pages given back, those the shrinker took */
+FPR_HINTING(shrunk, atomic64_read(&fpr->hint.shrunk));
+/* Base pages hinted and held now (with the device or waiting for DONE) */
+FPR_HINTING(held, fpr_hint_held(fpr));
+
+static struct attribute *fpr_hint_attrs[] = {
+	&dev_attr_hinting_runs.attr,
+	&dev_attr_hinting_hinted.attr,
+	&dev_attr_hinting_returned.attr,
+	&dev_attr_hinting_shrunk.attr,
+	&dev_attr_hinting_held.attr,
+	NULL,
+};
+
+const struct attribute_group fpr_hint_group = {
+	.name = "hinting",
+	.attrs = fpr_hint_attrs,
 };

@@ -10,6 +10,7 @@
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/page_reporting.h>
+#include <linux/shrinker.h>
 #include <linux/virtio_config.h>
 
 /* 6.8 added MAX_PAGE_ORDER; 6.4 made MAX_ORDER inclusive, 6.1 has it exclusive */
@@ -179,6 +180,63 @@ static inline void fpr_balloon_migrated(struct balloon_dev_info *b,
 	fpr_balloon_page_finalize(page);
 	spin_unlock_irqrestore(&b->pages_lock, flags);
 	put_page(page);
+}
+#endif
+
+/* 6.7 allocates shrinkers (shrinker_alloc()); 6.0 named them; before, no name */
+#ifdef FPR_HAVE_SHRINKER_ALLOC
+#define fpr_shrinker_priv(s, type, member)	((type *)(s)->private_data)
+
+static inline struct shrinker *
+fpr_shrinker_create(struct shrinker *unused,
+		    unsigned long (*count)(struct shrinker *,
+					   struct shrink_control *),
+		    unsigned long (*scan)(struct shrinker *,
+					  struct shrink_control *),
+		    void *priv, const char *fmt, const char *arg)
+{
+	struct shrinker *s = shrinker_alloc(0, fmt, arg);
+
+	if (!s)
+		return ERR_PTR(-ENOMEM);
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->private_data = priv;
+	shrinker_register(s);
+	return s;
+}
+
+static inline void fpr_shrinker_destroy(struct shrinker *s)
+{
+	shrinker_free(s);
+}
+#else
+#define fpr_shrinker_priv(s, type, member)	container_of(s, type, member)
+
+static inline struct shrinker *
+fpr_shrinker_create(struct shrinker *s,
+		    unsigned long (*count)(struct shrinker *,
+					   struct shrink_control *),
+		    unsigned long (*scan)(struct shrinker *,
+					  struct shrink_control *),
+		    void *priv, const char *fmt, const char *arg)
+{
+	int err;
+
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+#ifdef FPR_HAVE_SHRINKER_NAME
+	err = register_shrinker(s, fmt, arg);
+#else
+	err = register_shrinker(s);
+#endif
+	return err ? ERR_PTR(err) : s;
+}
+
+static inline void fpr_shrinker_destroy(struct shrinker *s)
+{
+	unregister_shrinker(s);
 }
 #endif
 

@@ -87,7 +87,10 @@ class Guest:
 
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
                  balloon_props="", smp=1, name="guest", extra=(),
-                 mem_opts=""):
+                 mem_opts="", incoming=None):
+        """incoming: a migration URI; the guest then comes from a source
+        QEMU (migrate) instead of booting, and run() talks to it once the
+        migration completed."""
         self.kernel = kernel
         # Short: the QMP socket's path must fit sun_path (108 bytes)
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
@@ -122,6 +125,8 @@ class Guest:
             "-chardev", "stdio,id=cmd,signal=off"] + channel + [
             "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         cmd += list(extra)
+        if incoming:
+            cmd += ["-incoming", incoming]
         if balloon is not None:
             dev = "virtio-balloon-pci,id=balloon0,free-page-reporting=" + \
                 balloon
@@ -138,6 +143,8 @@ class Guest:
         self.leak_report = ""
         self.commands = 0           # run() calls, so far
         self.scanned_at = -1        # self.commands at the last leak scan
+        if incoming:
+            return
         t = time.monotonic()
         line = self._readline(120 * kernel.slow)
         if not line.startswith("@@READY"):

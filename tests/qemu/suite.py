@@ -20,6 +20,7 @@ from balloon_suite import BalloonScenarios  # noqa: E402
 from binding_suite import BindingScenarios, state  # noqa: E402
 from debug_suite import DebugScenarios  # noqa: E402
 from fault_suite import FaultScenarios, start, stop  # noqa: E402
+from hint_suite import HintScenarios  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
 from idle_suite import IdleScenarios  # noqa: E402
 from status_suite import StatusScenarios  # noqa: E402
@@ -54,7 +55,7 @@ def no_problems(t, g, name):
 
 class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                 HotplugScenarios, BackoffScenarios, DebugScenarios,
-                IdleScenarios, StatusScenarios):
+                IdleScenarios, StatusScenarios, HintScenarios):
     def __init__(self, kernel, results):
         self.k = kernel
         self.t = results
@@ -396,7 +397,10 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             "poison": "6.12", "feature_matrix": "6.12",
             "backoff_scale": "7.2",
             "hang": "7.2", "hotplug": "7.2",
-            "hot_unplug": "7.2"}
+            "hot_unplug": "7.2",
+            # three migrations of a 4 GiB guest, about 10 min under TCG
+            "hinting": "check-all",
+            "idle": "6.12"}
 
     # Targets that run only these (make check-all: everything)
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
@@ -412,7 +416,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
            "params_fuzz", "backoff", "backoff_scale", "exercise", "idle",
-           "status", "status_more")
+           "status", "status_more", "hinting")
 
 
 def main():

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT, spec 5.5.6.6). The
+ * host starts a run by writing a new free_page_hint_cmd_id: we send that
+ * id on the free page queue, then free blocks of the largest order taken
+ * off the allocator (no reclaim, no reserves), then the STOP id. The host
+ * may skip migrating hinted pages. We hold them until the host writes
+ * STOP, DONE or a new id, or until memory runs short (the shrinker), and
+ * then give them back.
+ *
+ * A hinted block goes back to the allocator only once the device has used
+ * its buffer (or was reset): a hint applied after the guest reused the
+ * block would drop the guest's writes from the migration. Blocks freed
+ * pass through the allocator's free path, which poisons or zeroes them
+ * again (page_poison, init_on_free), so the contents the host may have
+ * dropped are never seen: hinting needs no PAGE_POISON.
+ *
+ * Lists, under hint->lock: "queued" (buffers the device has not used) and
+ * "held" (used, waiting for the host's word to give them back).
+ */
+#include <linux/gfp.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/scatterlist.h>
+#include <linux/virtio.h>
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_config.h>
+
+#include "fpr.h"
+
+#define FPR_HINT_ORDER		FPR_MAX_ORDER
+#define FPR_HINT_PAGES		BIT(FPR_HINT_ORDER)
+/* Taken straight off the free lists: no reclaim, no reserves, no warning */
+#define FPR_HINT_GFP		(__GFP_NORETRY | __GFP_NOWARN | __GFP_NOMEMALLOC)
+/* A full queue: how long a run waits for the device to use buffers */
+#define FPR_HINT_FULL_MS	1000U
+/* Poll period for buffers still with the device after a run */
+#define FPR_HINT_POLL_MS	100U
+
+static bool fpr_hint_id_is_run(u32 id)
+{
+	return id != VIRTIO_BALLOON_CMD_ID_STOP &&
+	       id != VIRTIO_BALLOON_CMD_ID_DONE;
+}
+
+static u32 fpr_hint_read_id(struct fpr_dev *fpr)
+{
+	u32 id;
+
+	virtio_cread_le(fpr->vdev, struct virtio_balloon_config,
+			free_page_hint_cmd_id, &id);
+	return id;
+}
+
+/* Free page queue callback: the device used buffers */
+void fpr_hint_ack(struct virtqueue *vq)
+{
+	struct fpr_dev *fpr = vq->vdev->priv;
+
+	wake_up(&fpr->hint.acked);
+}
+
+/*
+ * Move what the device used from queued to held; everything once it was
+ * reset (it touches none of them again). Under hint->lock.
+ */
+static void fpr_hint_reap(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+	struct page *page;
+	unsigned int len;
+	void *token;
+
+	lockdep_assert_held(&h->lock);
+	if (fpr_device_is_reset(fpr) || !h->vq) {
+		list_splice_init(&h->queued, &h->held);
+		h->held_blocks += h->queued_blocks;
+		h->queued_blocks = 0;
+		h->cmd_queued = false;
+		return;
+	}
+	while ((token = virtqueue_get_buf(h->vq, &len))) {
+		if (token == h) {		/* a command id buffer */
+			h->cmd_queued = false;
+			continue;
+		}
+		page = token;
+		list_move(&page->lru, &h->held);
+		h->queued_blocks--;
+		h->held_blocks++;
+	}
+}
+
+/* Give up to max held blocks back to the allocator; returns how many */
+static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long max)
+{
+	struct fpr_hint *h = &fpr->hint;
+	struct page *page, *next;
+	unsigned long n = 0;
+	LIST_HEAD(pages);
+
+	spin_lock_irq(&h->lock);
+	fpr_hint_reap(fpr);
+	list_for_each_entry_safe(page, next, &h->held, lru) {
+		if (n == max)
+			break;
+		list_move(&page->lru, &pages);
+		n++;
+	}
+	h->held_blocks -= n;
+	spin_unlock_irq(&h->lock);
+
+	list_for_each_entry_safe(page, next, &pages, lru) {
+		list_del(&page->lru);
+		__free_pages(page, FPR_HINT_ORDER);
+	}
+	atomic64_add(n * FPR_HINT_PAGES, &h->returned);
+	return n;
+}
+
+/* Queue the id buffer (token h): the start or the end of a run */
+static int fpr_hint_send_id(struct fpr_dev *fpr, __virtio32 *id)
+{
+	struct fpr_hint *h = &fpr->hint;
+	struct scatterlist sg;
+	int err = -ENODEV;
+
+	sg_init_one(&sg, id, sizeof(*id));
+	spin_lock_irq(&h->lock);
+	fpr_hint_reap(fpr);
+	if (!h->vq || h->stopping || fpr_device_is_reset(fpr)) {
+		err = -ENODEV;
+	} else if (h->cmd_queued) {
+		/* One id buffer at a time: the buffers are reused */
+		err = -EBUSY;
+	} else {
+		err = virtqueue_add_outbuf(h->vq, &sg, 1, h, GFP_ATOMIC);
+		if (!err) {
+			h->cmd_queued = true;
+			virtqueue_kick(h->vq);
+		}
+	}
+	spin_unlock_irq(&h->lock);
+	return err;
+}
+
+/* Send an id once the device used the previous one (bounded) */
+static int fpr_hint_send_id_wait(struct fpr_dev *fpr, __virtio32 *id)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(FPR_HINT_FULL_MS);
+	int err;
+
+	while ((err = fpr_hint_send_id(fpr, id)) == -EBUSY &&
+	       time_before(jiffies, end))
+		wait_event_idle_timeout(fpr->hint.acked,
+					fpr_device_is_reset(fpr) ||
+					READ_ONCE(fpr->hint.stopping),
+					msecs_to_jiffies(10));
+	return err;
+}
+
+/* Room on the queue for one more block and the STOP id, after a reap */
+static bool fpr_hint_room(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+	bool room;
+
+	spin_lock_irq(&h->lock);
+	fpr_hint_reap(fpr);
+	room = !h->vq || fpr_device_is_reset(fpr) || h->vq->num_free > 2;
+	spin_unlock_irq(&h->lock);
+	return room;
+}
+
+/* Teardown, a reset, or a config change to look at: a run pauses */
+static bool fpr_hint_interrupted(struct fpr_dev *fpr)
+{
+	return READ_ONCE(fpr->hint.stopping) || fpr_device_is_reset(fpr) ||
+	       atomic_read(&fpr->hint.config_pending);
+}
+
+/* Read the command id if the host may have changed it */
+static void fpr_hint_update_id(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+
+	if (atomic_xchg(&h->config_pending, 0))
+		WRITE_ONCE(h->id_seen, fpr_hint_read_id(fpr));
+}
+
+/* The run with id ID must end: the host changed its mind, or teardown */
+static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
+{
+	fpr_hint_update_id(fpr);
+	return READ_ONCE(fpr->hint.stopping) || fpr_device_is_reset(fpr) ||
+	       READ_ONCE(fpr->hint.id_seen) != id;
+}
+
+/* Hint one block; false when the run is over (no memory, no room) */
+static bool fpr_hint_one(struct fpr_dev *fpr, u32 id)
+{
+	struct fpr_hint *h = &fpr->hint;
+	struct scatterlist sg;
+	struct page *page;
+	int err = -ENODEV;
+
+	if (!fpr_hint_room(fpr) &&
+	    !wait_event_idle_timeout(h->acked, fpr_hint_room(fpr) ||
+				     fpr_hint_interrupted(fpr),
+				     msecs_to_jiffies(FPR_HINT_FULL_MS)))
+		return false;
+	if (fpr_hint_run_over(fpr, id))
+		return false;
+	page = alloc_pages(FPR_HINT_GFP, FPR_HINT_ORDER);
+	if (!page)
+		return false;
+	sg_init_table(&sg, 1);
+	sg_set_page(&sg, page, PAGE_SIZE << FPR_HINT_ORDER, 0);
+
+	spin_lock_irq(&h->lock);
+	if (h->vq && !h->stopping && !fpr_device_is_reset(fpr) &&
+	    h->vq->num_free > 1) {
+		err = virtqueue_add_inbuf(h->vq, &sg, 1, page, GFP_ATOMIC);
+		if (!err) {
+			list_add(&page->lru, &h->queued);
+			h->queued_blocks++;
+			virtqueue_kick(h->vq);
+		}
+	}
+	spin_unlock_irq(&h->lock);
+	if (err) {
+		__free_pages(page, FPR_HINT_ORDER);
+		return false;
+	}
+	atomic64_add(FPR_HINT_PAGES, &h->hinted);
+	return true;
+}
+
+static void fpr_hint_run(struct fpr_dev *fpr, u32 id)
+{
+	struct fpr_hint *h = &fpr->hint;
+	unsigned long n;
+	int err;
+
+	/* The blocks of an earlier run go back before this one takes more */
+	fpr_hint_return(fpr, ULONG_MAX);
+	h->cmd_id_active = id;
+	h->id_buf = cpu_to_virtio32(fpr->vdev, id);
+	err = fpr_hint_send_id_wait(fpr, &h->id_buf);
+	if (err) {
+		dev_warn_ratelimited(&fpr->vdev->dev,
+				     "cannot start free page hinting run %u: %d\n",
+				     id, err);
+		return;
+	}
+	atomic64_inc(&h->runs);
+	/*
+	 * At most the guest's memory once: under pressure the shrinker frees
+	 * blocks that the run would otherwise take and hint again and again.
+	 */
+	for (n = totalram_pages() >> FPR_HINT_ORDER; n; n--) {
+		if (!fpr_hint_one(fpr, id))
+			break;
+		cond_resched();
+	}
+	h->stop_buf = cpu_to_virtio32(fpr->vdev, VIRTIO_BALLOON_CMD_ID_STOP);
+	err = fpr_hint_send_id_wait(fpr, &h->stop_buf);
+	if (err && err != -ENODEV)
+		dev_warn_ratelimited(&fpr->vdev->dev,
+				     "cannot end free page hinting run %u: %d\n",
+				     id, err);
+}
+
+/*
+ * One pass at the host's command: a new id runs, STOP and DONE give the
+ * blocks back. Blocks still with the device go back once it used them:
+ * the work polls for that, and kicks the device (after a migration the
+ * destination only looks at the queue when kicked).
+ */
+static void fpr_hint_work(struct work_struct *work)
+{
+	struct fpr_hint *h = container_of(to_delayed_work(work),
+					  struct fpr_hint, work);
+	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
+	bool pending;
+
+	/* Reset (a broken queue, a hung device): it holds no block now */
+	if (fpr_device_is_reset(fpr)) {
+		fpr_hint_return(fpr, ULONG_MAX);
+		return;
+	}
+	fpr_hint_update_id(fpr);
+	while (fpr_hint_id_is_run(READ_ONCE(h->id_seen)) &&
+	       READ_ONCE(h->id_seen) != h->cmd_id_active) {
+		if (READ_ONCE(h->stopping) || fpr_device_is_reset(fpr))
+			return;
+		fpr_hint_run(fpr, READ_ONCE(h->id_seen));
+		fpr_hint_update_id(fpr);
+	}
+	if (!fpr_hint_id_is_run(READ_ONCE(h->id_seen)))
+		fpr_hint_return(fpr, ULONG_MAX);
+
+	spin_lock_irq(&h->lock);
+	fpr_hint_reap(fpr);
+	pending = h->queued_blocks && !fpr_hint_id_is_run(h->id_seen) &&
+		  !h->stopping;
+	if (pending && h->vq)
+		virtqueue_notify(h->vq);
+	spin_unlock_irq(&h->lock);
+	if (pending)
+		queue_delayed_work(system_freezable_wq, &h->work,
+				   msecs_to_jiffies(FPR_HINT_POLL_MS));
+}
+
+/*
+ * config_changed: the host may have written a new command id. Also after
+ * a device reset (device.c): the blocks go back.
+ */
+void fpr_hint_changed(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+	unsigned long flags;
+
+	spin_lock_irqsave(&h->lock, flags);
+	atomic_set(&h->config_pending, 1);
+	if (!h->stopping && h->vq)
+		mod_delayed_work(system_freezable_wq, &h->work, 0);
+	spin_unlock_irqrestore(&h->lock, flags);
+	wake_up(&h->acked);
+}
+
+static unsigned long fpr_hint_count(struct shrinker *s,
+				    struct shrink_control *sc)
+{
+	struct fpr_hint *h = fpr_shrinker_priv(s, struct fpr_hint, shrinker);
+
+	return READ_ONCE(h->held_blocks) * FPR_HINT_PAGES;
+}
+
+/* Memory runs short: give back the blocks the device is done with */
+static unsigned long fpr_hint_scan(struct shrinker *s,
+				   struct shrink_control *sc)
+{
+	struct fpr_hint *h = fpr_shrinker_priv(s, struct fpr_hint, shrinker);
+	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
+	unsigned long n;
+
+	n = fpr_hint_return(fpr, DIV_ROUND_UP(sc->nr_to_scan, FPR_HINT_PAGES));
+	atomic64_add(n * FPR_HINT_PAGES, &h->shrunk);
+	return n ? n * FPR_HINT_PAGES : SHRINK_STOP;
+}
+
+void fpr_hint_init(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+
+	spin_lock_init(&h->lock);
+	INIT_LIST_HEAD(&h->queued);
+	INIT_LIST_HEAD(&h->held);
+	init_waitqueue_head(&h->acked);
+	INIT_DELAYED_WORK(&h->work, fpr_hint_work);
+	h->stopping = true;
+}
+
+/* Probe: the shrinker, when the device hints */
+int fpr_hint_register(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+	struct shrinker *s;
+
+	if (!virtio_has_feature(fpr->vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		return 0;
+	s = fpr_shrinker_create(&h->shrinker, fpr_hint_count, fpr_hint_scan,
+				h, "virtio_fpr-hint:%s", dev_name(&fpr->vdev->dev));
+	if (IS_ERR(s)) {
+		dev_err(&fpr->vdev->dev, "cannot register the hint shrinker: %ld\n",
+			PTR_ERR(s));
+		return PTR_ERR(s);
+	}
+	h->shrinker_p = s;
+	return 0;
+}
+
+/* Remove, after fpr_hint_stop() */
+void fpr_hint_unregister(struct fpr_dev *fpr)
+{
+	if (fpr->hint.shrinker_p)
+		fpr_shrinker_destroy(fpr->hint.shrinker_p);
+	fpr->hint.shrinker_p = NULL;
+}
+
+/* After DRIVER_OK (probe, restore): serve the host's command ids */
+void fpr_hint_start(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+
+	if (!h->vq)
+		return;
+	spin_lock_irq(&h->lock);
+	h->cmd_id_active = VIRTIO_BALLOON_CMD_ID_STOP;
+	h->id_seen = VIRTIO_BALLOON_CMD_ID_STOP;
+	h->stopping = false;
+	spin_unlock_irq(&h->lock);
+	/* A run the host asked for before we were ready */
+	fpr_hint_changed(fpr);
+}
+
+/*
+ * Teardown (remove, freeze; teardown has begun, see device.c): no new
+ * run, then every block back once the device used it, or after it was
+ * reset when it does not within FPR_TEARDOWN_SECS. Bounded.
+ */
+void fpr_hint_stop(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+	unsigned long start = jiffies;
+
+	spin_lock_irq(&h->lock);
+	h->stopping = true;
+	spin_unlock_irq(&h->lock);
+	wake_up_all(&h->acked);
+	cancel_delayed_work_sync(&h->work);
+
+	for (;;) {
+		fpr_hint_return(fpr, ULONG_MAX);
+		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->cmd_queued))
+			break;
+		if (fpr_device_overdue(fpr)) {
+			dev_warn(&fpr->vdev->dev,
+				 "device has not used %lu hinted blocks in %u s and is going away: resetting it\n",
+				 READ_ONCE(h->queued_blocks),
+				 jiffies_to_msecs(jiffies - start) / 1000);
+			atomic64_inc(&fpr->stats.resets);
+			fpr_device_reset(fpr);
+			continue;
+		}
+		spin_lock_irq(&h->lock);
+		if (h->vq && !fpr_device_is_reset(fpr))
+			virtqueue_notify(h->vq);
+		spin_unlock_irq(&h->lock);
+		wait_event_idle_timeout(h->acked, fpr_device_is_reset(fpr),
+					msecs_to_jiffies(FPR_HINT_POLL_MS));
+	}
+	spin_lock_irq(&h->lock);
+	h->vq = NULL;
+	spin_unlock_irq(&h->lock);
+}
+
+/* sysfs hinting/held: base pages hinted and not yet given back */
+unsigned long fpr_hint_held(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+
+	return (READ_ONCE(h->queued_blocks) + READ_ONCE(h->held_blocks)) *
+	       FPR_HINT_PAGES;
+}

@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Free page hinting: a 4 GiB guest with about 3 GiB of free (dirty)
+memory live-migrated to a second QEMU (-incoming on a unix socket) with
+free-page-hint=on, once with virtio_fpr, once with virtio_balloon and once
+without a balloon driver; the RAM transferred and the time of each, data
+checked on the destination, reporting and the balloon there, and a
+cancelled migration. Mixed into suite.Scenarios."""
+
+import os
+import time
+
+from balloon_suite import MIB, actual_mib, wait_for
+from fault_suite import start, stop
+from fprsys import PARAMS, counters, feature
+from guest import GuestError
+
+MEM = 4096          # MiB of guest memory
+DIRTY = 3072        # MiB written and freed before the migration
+DATA = 512          # MiB of checksummed data that must arrive intact
+IOTHREAD = ("-object", "iothread,id=hint0")
+PROPS = "free-page-hint=on,iothread=hint0"
+# Fast enough that hinting is what makes the difference, not the link
+FAST = 4 << 30
+# Slow enough that a cancel finds the migration still running
+SLOW = 64 * MIB
+
+
+def migration(g, timeout=600):
+    """Wait for the migration from G to end; return query-migrate."""
+    end = time.monotonic() + timeout
+    while True:
+        q = g.qmp("query-migrate")
+        if q.get("status") in ("completed", "failed", "cancelled") or \
+                time.monotonic() > end:
+            return q
+        time.sleep(0.5)
+
+
+def hinting(g):
+    return counters(g, "hinting")
+
+
+class HintScenarios:
+    def hint_guest(self, tag, reporting, incoming=None):
+        return self.guest(tag, mem_mib=MEM, balloon=reporting,
+                          balloon_props=PROPS, extra=IOTHREAD,
+                          incoming=incoming)
+
+    def hint_prepare(self, g, driver):
+        """Load DRIVER ("fpr", "inbox" or "none"), leave DIRTY MiB of
+        free memory that is not zero, and start the checksummed data."""
+        if driver == "fpr":
+            # Reporting would zero the free memory before the migration:
+            # its passes wait 10 min here, hinting alone makes the gap
+            g.run("modprobe virtio_fpr delay_ms=600000")
+        elif driver == "inbox":
+            g.run("modprobe virtio_balloon")
+        start(g, "dirty", "fprmem hold %d" % DIRTY)
+        wait_for(lambda: "held" in g.out("cat /tmp/dirty.log"), 300, 1)
+        stop(g, "dirty")
+        start(g, "verify", "fprmem verify %d 100000" % DATA)
+
+    def hint_migrate(self, driver):
+        """One migration with DRIVER; returns (MiB transferred, seconds,
+        data intact on the destination, what fprmem said there), or None
+        when it failed (checked here)."""
+        reporting = "on" if driver == "fpr" else "off"
+        tag = "hint-" + driver
+        with self.hint_guest(tag, reporting) as src:
+            self.hint_prepare(src, driver)
+            before = counters(src) if driver == "fpr" else None
+            sock = os.path.join(src.dir, "migrate.sock")
+            with self.hint_guest(tag + "-dst", reporting,
+                                 incoming="unix:" + sock) as dst:
+                wait_for(lambda: os.path.exists(sock), 30, 0.1)
+                src.qmp("migrate-set-parameters",
+                        **{"max-bandwidth": FAST})
+                t = time.monotonic()
+                src.qmp("migrate", uri="unix:" + sock)
+                q = migration(src)
+                secs = time.monotonic() - t
+                if not self.check(tag + "/migrated",
+                                  q.get("status") == "completed",
+                                  "status %s" % q.get("status")):
+                    return None
+                mib = q["ram"]["transferred"] / MIB
+                src.proc.kill()
+                src.proc.wait()
+                try:
+                    rc, out = stop(dst, "verify")
+                except (GuestError, OSError) as e:
+                    rc, out = -1, "destination lost: %s; console: %s" % (
+                        e, "; ".join(dst.console_problems()[:2]))
+                intact = rc == 0 and " 0 corrupt" in out
+                if intact:
+                    if driver == "fpr":
+                        self.hint_after(dst, before)
+                    self.no_problems(dst, tag + "-dst")
+        return mib, secs, intact, out
+
+    def hint_after(self, g, before):
+        """On the destination: hinting ran and its blocks went back, and
+        reporting and the balloon work."""
+        wait_for(lambda: hinting(g)["held"] == 0, 30)
+        h = hinting(g)
+        c = counters(g)
+        self.check("hint-fpr/hinted",
+                   feature(g, 3) and h["runs"] >= 1 and
+                   h["hinted"] >= (1024 << 8) and h["held"] == 0 and
+                   c["pages"] - before["pages"] < (256 << 8),
+                   "FREE_PAGE_HINT negotiated; %d runs, %d MiB hinted, "
+                   "%d MiB returned, %d MiB held after the migration; "
+                   "%d MiB reported before it" %
+                   (h["runs"], h["hinted"] >> 8, h["returned"] >> 8,
+                    h["held"] >> 8, (c["pages"] - before["pages"]) >> 8))
+        self.hint_others(g, "hint-fpr")
+
+    def hint_others(self, g, tag):
+        """Reporting and the balloon work after hinting."""
+        c = counters(g)
+        g.run("echo 200 > %s/delay_ms" % PARAMS)
+        got = wait_for(lambda: (counters(g)["pages"] - c["pages"]) >=
+                       (1024 << 8), 120, 1)
+        c2 = counters(g)
+        self.check(tag + "/reporting-after",
+                   bool(got) and c2["errors"] == 0,
+                   "%d MiB reported after hinting" %
+                   ((c2["pages"] - c["pages"]) >> 8))
+        g.qmp("balloon", value=(MEM - 256) * MIB)
+        ok = wait_for(lambda: actual_mib(g) <= MEM - 256, 120, 1)
+        g.qmp("balloon", value=MEM * MIB)
+        back = wait_for(lambda: actual_mib(g) >= MEM, 120, 1)
+        self.check(tag + "/balloon-after", bool(ok) and bool(back),
+                   "inflated by 256 MiB and back after hinting")
+
+    def hint_cancel(self):
+        """A migration cancelled during a hinting run: every hinted block
+        goes back to the guest."""
+        tag = "hint-cancel"
+        with self.hint_guest(tag, "on") as src:
+            self.hint_prepare(src, "fpr")
+            sock = os.path.join(src.dir, "migrate.sock")
+            with self.hint_guest(tag + "-dst", "on",
+                                 incoming="unix:" + sock):
+                wait_for(lambda: os.path.exists(sock), 30, 0.1)
+                src.qmp("migrate-set-parameters", **{"max-bandwidth": SLOW})
+                src.qmp("migrate", uri="unix:" + sock)
+                held = wait_for(lambda: hinting(src)["held"], 120, 0.5)
+                src.qmp("migrate_cancel")
+                q = migration(src, 120)
+                zero = wait_for(lambda: hinting(src)["held"] == 0, 30)
+                h = hinting(src)
+                self.check(tag + "/nothing-held",
+                           held > 0 and q.get("status") == "cancelled" and
+                           bool(zero) and h["returned"] == h["hinted"],
+                           "%d MiB held when cancelled (%s); then %d held, "
+                           "%d MiB hinted, %d MiB returned" %
+                           (held >> 8, q.get("status"), h["held"],
+                            h["hinted"] >> 8, h["returned"] >> 8))
+            self.hint_others(src, tag)
+            rc, out = stop(src, "verify")
+            self.check(tag + "/data-intact", rc == 0 and " 0 corrupt" in out
+                       and not out.startswith("verified 0 "), out)
+            self.no_problems(src, tag)
+
+    def hinting(self):
+        runs = {}
+        for driver in ("fpr", "inbox", "none"):
+            runs[driver] = self.hint_migrate(driver)
+        if all(runs.values()):
+            fpr, inbox, none = (runs[d][0] for d in ("fpr", "inbox", "none"))
+            # Under TCG the guest zeroes each block it takes (init_on_alloc)
+            # while the migration already sends: hinting wins about half
+            # of the free memory (virtio_balloon too), not all of it
+            self.check("hint/transferred",
+                       fpr <= 1.25 * inbox + 64 and fpr < 0.75 * none,
+                       "RAM transferred: virtio_fpr %.0f MiB in %.1f s, "
+                       "virtio_balloon %.0f MiB in %.1f s, no driver "
+                       "%.0f MiB in %.1f s" %
+                       (fpr, runs["fpr"][1], inbox, runs["inbox"][1],
+                        none, runs["none"][1]))
+            self.check("hint-none/data-intact", runs["none"][2],
+                       "%d MiB checksummed, on the destination: %s" %
+                       (DATA, runs["none"][3]))
+            # QEMU 7.2 under TCG loses guest memory in a hinted migration
+            # with virtio_balloon as well (docs/hinting.md): virtio_fpr's
+            # destination must be intact wherever virtio_balloon's is
+            self.check("hint-fpr/data-intact-as-virtio_balloon",
+                       runs["fpr"][2] or not runs["inbox"][2],
+                       "%d MiB checksummed; on the destination with "
+                       "virtio_fpr: %s; with virtio_balloon: %s" %
+                       (DATA, runs["fpr"][3][:160], runs["inbox"][3][:160]))
+        self.hint_cancel()
