@@ -163,7 +163,8 @@ class FaultScenarios:
     def features_ok(self, g, on):
         """(ok, why) for one device feature combination."""
         f = g.read(SYSFS + "/features")
-        want = {4: "0", 3: "0", 1: "1", 28: "0",
+        want = {4: "0", 1: "1", 28: "0",
+                3: "1" if on["free-page-hint"] == "on" else "0",
                 5: "1" if on["free-page-reporting"] == "on" else "0",
                 2: "1" if on["deflate-on-oom"] == "on" else "0"}
         if not bound(g) or any(f[bit] != v for bit, v in want.items()):
