@@ -85,6 +85,14 @@ fpr_aptx_opts() {
 }
 
 fpr_aptx_update() {
+	# make check's amd64 and arm64 halves may both get here first
+	(
+		flock 6
+		fpr_aptx_update_locked
+	) 6> "$FPR_CACHE/.aptx-update.lock"
+}
+
+fpr_aptx_update_locked() {
 	local m s list stamp=$FPR_APTX/updated
 	m=$(fpr_mirror)
 	[ -n "$m" ] || die "no Debian mirror found in the apt configuration"
