@@ -6,7 +6,8 @@
 #   W=1 and sparse (C=2) builds against every target kernel ($FPR_SERIES
 #   and the arm64 ones, $FPR_SERIES_ARM64: cross-built)
 #   ShellCheck on the scripts (tools/virtio-fpr also as POSIX sh),
-#   python3 -m py_compile on the harness, groff/man warnings on the man page
+#   python3 -m py_compile and flake8 on the harness, groff/man warnings on
+#   the man page
 #   scripts/lint.sh [--arch amd64|arm64]: only the builds for that arch
 #   (with amd64, the other checks too); make check runs the two at once
 set -uo pipefail
@@ -98,6 +99,9 @@ result shellcheck $? "$log"
 result shellcheck-posix-sh $? "$log"
 (cd "$FPR_TOP" && python3 -m py_compile tests/*/*.py) > "$log" 2>&1
 result python-compile $? "$log"
+fpr_need flake8
+(cd "$FPR_TOP" && flake8 tests/) > "$log" 2>&1
+result flake8 $? "$log"
 
 fpr_need groff-base man-db
 (cd "$FPR_TOP" && groff -ww -z -man man/virtio-fpr.8 &&

@@ -43,6 +43,8 @@ class Kernel:
         # flavour has 16 KiB pages), under qemu-system-aarch64
         self.arch = sh(os.path.join(SCRIPTS, "kernel.sh"), "arch", series)
         self.page_size = 16384 if series.endswith("-16k") else 4096
+        # virtio_fpr's default order: 2 MiB blocks (7 with 16 KiB pages)
+        self.order_2m = 21 - (self.page_size.bit_length() - 1)
         self.krel = sh(os.path.join(SCRIPTS, "kernel.sh"), "krel", series)
         img = sh(os.path.join(SCRIPTS, "kernel.sh"), "image", series)
         if ko_dir:
@@ -55,7 +57,6 @@ class Kernel:
         self.image_dir = img
         self.initrd = sh(os.path.join(TOP, "tests", "qemu", "initramfs.sh"),
                          series)
-
 
     def config(self, name):
         """The value of CONFIG_NAME in the kernel's configuration ("y",
@@ -212,9 +213,9 @@ class Guest:
         """Kernel complaints on the console and, on a debug kernel, the
         objects kmemleak suspects (scanned now if the guest still runs)."""
         self.kmemleak()
-        return [l for l in self.console_text().splitlines()
-                if BAD_CONSOLE.search(l)] + \
-            ["kmemleak: " + l for l in self.leaks]
+        return [ln for ln in self.console_text().splitlines()
+                if BAD_CONSOLE.search(ln)] + \
+            ["kmemleak: " + ln for ln in self.leaks]
 
     def kmemleak(self):
         """Debug kernels: ask kmemleak for a scan; keep the suspects'
@@ -234,8 +235,8 @@ class Guest:
             return
         self.scanned_at = self.commands
         self.leak_report = out
-        self.leaks = [l.strip() for l in out.splitlines()
-                      if l.startswith("unreferenced object")]
+        self.leaks = [ln.strip() for ln in out.splitlines()
+                      if ln.startswith("unreferenced object")]
         if self.leaks:
             print("kmemleak report of %s:\n%s" % (self.dir, out), flush=True)
 

@@ -85,4 +85,3 @@ def measure(g, mib=1024, seconds=30.0, until=0.97, period=0.1, quiet=0.0):
         if t >= seconds or r.fraction_at(samples[-1][1]) >= until:
             return r
         time.sleep(period)
-

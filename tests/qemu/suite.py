@@ -119,7 +119,8 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        900 * 2**20 and
                        c["bytes"] == c["pages"] * self.k.page_size and
                        c["errors"] == 0 and c["last_report_ms"] > 0 and
-                       sum(c["blocks_per_order"][:9]) == 0,
+                       # nothing below the default order (2 MiB)
+                       sum(c["blocks_per_order"][:self.k.order_2m]) == 0,
                        "reports %d, pages %d, errors %d, per order %s" %
                        (c["reports"], c["pages"], c["errors"],
                         c["blocks_per_order"]))
