@@ -333,8 +333,19 @@ static unsigned long fpr_hint_count(struct shrinker *s,
 				    struct shrink_control *sc)
 {
 	struct fpr_hint *h = fpr_shrinker_priv(s, struct fpr_hint, shrinker);
+	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
+	unsigned long flags, held;
 
-	return READ_ONCE(h->held_blocks) * FPR_HINT_PAGES;
+	/*
+	 * Also what the device used since the work last looked: a run ends
+	 * when the allocator runs dry, so nothing else may look again
+	 * before memory runs short
+	 */
+	spin_lock_irqsave(&h->lock, flags);
+	fpr_hint_reap(fpr);
+	held = h->held_blocks;
+	spin_unlock_irqrestore(&h->lock, flags);
+	return held * FPR_HINT_PAGES;
 }
 
 /* Memory runs short: give back the blocks the device is done with */
