@@ -65,8 +65,11 @@ copy_ko() {
 	esac
 }
 
-(cd "$kimg/modules" && find kernel/drivers/virtio \
-	kernel/drivers/char -name 'virtio*.ko*') |
+# drivers/char: virtio_console (arm64's command channel); our debug
+# kernels build the virtio drivers in and have no such folder
+(cd "$kimg/modules" && for d in kernel/drivers/virtio kernel/drivers/char; do
+	[ ! -d "$d" ] || find "$d" -name 'virtio*.ko*'
+done) |
 while read -r m; do
 	mkdir -p "$mods/$(dirname "$m")"
 	copy_ko "$kimg/modules/$m" "$mods/${m%.ko*}.ko"
