@@ -100,7 +100,6 @@ void fpr_core_set_order(unsigned int order)
 		WRITE_ONCE(*var, order);
 }
 
-/* Is a pass queued (not running)? Its timer's expiry in *expires */
 /*
  * The expiry of the pass that runs now (called from report()): a fired
  * timer keeps its last expiry (2. above)
@@ -110,6 +109,7 @@ unsigned long fpr_core_pass_expired(struct fpr_dev *fpr)
 	return READ_ONCE(fpr->pr.work.timer.expires);
 }
 
+/* Is a pass queued (not running)? Its timer's expiry in *expires */
 bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires)
 {
 	struct delayed_work *pass = &fpr->pr.work;

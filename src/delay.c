@@ -125,6 +125,7 @@ bool fpr_delay_early(struct fpr_dev *fpr)
 	expires = fpr_core_pass_expired(fpr);
 	if (fpr->delay_live && fpr_delay_core_queued(fpr, expires)) {
 		fpr_delay_requeue(fpr, 0);
+		fpr->delay_early++;
 		early = true;
 	}
 	spin_unlock_irq(&fpr->delay_lock);
@@ -139,7 +140,8 @@ static void fpr_delay_fn(struct work_struct *work)
 	fpr->delay_checks++;
 	/* Back at the core's delay, a pass we moved went back too: done */
 	fpr_delay_move(fpr);
-	if (fpr_delay_effective(fpr) != FPR_CORE_DELAY_MS && !fpr->delay_broken)
+	/* Also once delay_broken: the delay in force is the core's then */
+	if (fpr_delay_effective(fpr) != FPR_CORE_DELAY_MS)
 		queue_delayed_work(system_freezable_wq, &fpr->delay_work,
 				   fpr_delay_period(fpr));
 }

@@ -57,10 +57,8 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	 * reporting (the core puts the pages back as not reported), run the
 	 * next later.
 	 */
-	if (fpr_delay_early(fpr)) {
-		fpr->delay_early++;
+	if (fpr_delay_early(fpr))
 		return -EAGAIN;
-	}
 	if (!READ_ONCE(fpr->delay_broken) && fpr_backoff_defer(fpr)) {
 		atomic64_inc(&fpr->stats.deferred);
 		fpr_report_requeue(fpr);
