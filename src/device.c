@@ -76,13 +76,29 @@ void fpr_device_teardown(struct fpr_dev *fpr)
 	smp_store_release(&fpr->teardown, true);
 }
 
-/* Teardown began FPR_TEARDOWN_SECS ago: waits end with a reset */
-bool fpr_device_overdue(struct fpr_dev *fpr)
+static bool fpr_device_overdue(struct fpr_dev *fpr)
 {
 	/* Pairs with fpr_device_teardown(): teardown_start is set */
 	return smp_load_acquire(&fpr->teardown) &&
 	       time_after(jiffies, READ_ONCE(fpr->teardown_start) +
 				   FPR_TEARDOWN_SECS * HZ);
+}
+
+/*
+ * Teardown began FPR_TEARDOWN_SECS ago and the device still holds N WHAT
+ * (since START, jiffies): reset it, logged and counted, so that every
+ * waiter may release what it holds. True if it was reset.
+ */
+bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
+			      const char *what, unsigned long start)
+{
+	if (!fpr_device_overdue(fpr))
+		return false;
+	dev_warn(&fpr->vdev->dev, "device has not used %lu %s in %u s and is going away: resetting it\n",
+		 n, what, jiffies_to_msecs(jiffies - start) / 1000);
+	atomic64_inc(&fpr->stats.resets);
+	fpr_device_reset(fpr);
+	return true;
 }
 
 /*
@@ -117,13 +133,8 @@ bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 	/* Idle: a report held by a silent device is no load on the system */
 	while (!wait_event_idle_timeout(*wq, fpr_device_done(fpr, vq, &used),
 					HZ)) {
-		if (fpr_device_overdue(fpr)) {
-			dev_warn(dev, "device has not used %u %s in %u s and is going away: resetting it\n",
-				 n, what, jiffies_to_msecs(jiffies - start) / 1000);
-			atomic64_inc(&fpr->stats.resets);
-			fpr_device_reset(fpr);
+		if (fpr_device_reset_overdue(fpr, n, what, start))
 			continue;
-		}
 		if (++secs % FPR_ACK_WARN_SECS)
 			continue;
 		atomic64_inc(&fpr->stats.ack_timeouts);

@@ -205,7 +205,8 @@ void fpr_device_init(struct fpr_dev *fpr);
 void fpr_device_started(struct fpr_dev *fpr);
 void fpr_device_reset(struct fpr_dev *fpr);
 bool fpr_device_is_reset(struct fpr_dev *fpr);
-bool fpr_device_overdue(struct fpr_dev *fpr);
+bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
+			      const char *what, unsigned long start);
 void fpr_device_teardown(struct fpr_dev *fpr);
 bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 			  struct virtqueue *vq, unsigned int n,

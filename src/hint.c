@@ -436,15 +436,9 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 		fpr_hint_return(fpr, ULONG_MAX);
 		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->cmd_queued))
 			break;
-		if (fpr_device_overdue(fpr)) {
-			dev_warn(&fpr->vdev->dev,
-				 "device has not used %lu hinted blocks in %u s and is going away: resetting it\n",
-				 READ_ONCE(h->queued_blocks),
-				 jiffies_to_msecs(jiffies - start) / 1000);
-			atomic64_inc(&fpr->stats.resets);
-			fpr_device_reset(fpr);
+		if (fpr_device_reset_overdue(fpr, READ_ONCE(h->queued_blocks),
+					     "hinted blocks", start))
 			continue;
-		}
 		spin_lock_irq(&h->lock);
 		if (h->vq && !fpr_device_is_reset(fpr))
 			virtqueue_notify(h->vq);
