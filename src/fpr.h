@@ -112,18 +112,22 @@ struct fpr_hint {
 	struct virtqueue *vq;		/* NULL without FREE_PAGE_HINT */
 	spinlock_t lock;		/* vq use, lists, counts, stopping */
 	bool stopping;			/* teardown: no run, no work */
-	bool cmd_queued;		/* an id buffer is with the device */
+	bool id_queued;			/* id_buf is with the device */
+	bool stop_queued;		/* stop_buf is with the device */
+	bool waiting;			/* work waits for the device or DONE */
 	struct list_head queued;	/* blocks the device has not used */
-	struct list_head held;		/* used blocks, until STOP or DONE */
+	struct list_head held;		/* used blocks, until DONE */
 	unsigned long queued_blocks;
 	unsigned long held_blocks;
 	atomic_t config_pending;	/* re-read the command id */
 	u32 id_seen;			/* last command id read */
-	u32 cmd_id_active;		/* id of the last run (work only) */
+	u32 cmd_id_active;		/* id of the last run started (work) */
 	__virtio32 id_buf;		/* a run's id on the queue */
 	__virtio32 stop_buf;		/* VIRTIO_BALLOON_CMD_ID_STOP */
 	wait_queue_head_t acked;
+	struct workqueue_struct *wq;	/* freezable, CPU intensive: runs */
 	struct delayed_work work;
+	unsigned int poll_ms;		/* next look while waiting (work) */
 	struct shrinker shrinker;	/* before 6.7 (compat.h) */
 	struct shrinker *shrinker_p;	/* the registered one, or NULL */
 	atomic64_t runs;		/* runs started */

@@ -3,10 +3,12 @@
  * Free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT, spec 5.5.6.6). The
  * host starts a run by writing a new free_page_hint_cmd_id: we send that
  * id on the free page queue, then free blocks of the largest order taken
- * off the allocator (no reclaim, no reserves), then the STOP id. The host
- * may skip migrating hinted pages. We hold them until the host writes
- * STOP, DONE or a new id, or until memory runs short (the shrinker), and
- * then give them back.
+ * off the allocator (no reclaim, no reserves), then the STOP id, also when
+ * the host or teardown ends the run early. The host may skip migrating
+ * hinted pages. As virtio_balloon does, we hold them until the host
+ * writes DONE (not at STOP nor at the next round's new id: blocks freed
+ * and taken again would be dirtied and sent), until memory runs short
+ * (the shrinker), or until teardown, and then give them back.
  *
  * A hinted block goes back to the allocator only once the device has used
  * its buffer (or was reset): a hint applied after the guest reused the
@@ -16,7 +18,15 @@
  * dropped are never seen: hinting needs no PAGE_POISON.
  *
  * Lists, under hint->lock: "queued" (buffers the device has not used) and
- * "held" (used, waiting for the host's word to give them back).
+ * "held" (used, waiting for the host's word to give them back). The two
+ * id buffers are never rewritten while the device holds them.
+ *
+ * The work runs on a queue of our own (freezable, CPU intensive: a run is
+ * long). Outside a run it waits on the queue's callback and the config
+ * interrupt; while blocks are queued or held it also looks now and then,
+ * from 100 ms up to 10 s apart: after a migration the destination uses
+ * the buffers only once kicked, and a DONE written while the source was
+ * stopped may come with no interrupt.
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
@@ -34,8 +44,11 @@
 #define FPR_HINT_GFP		(__GFP_NORETRY | __GFP_NOWARN | __GFP_NOMEMALLOC)
 /* A full queue: how long a run waits for the device to use buffers */
 #define FPR_HINT_FULL_MS	1000U
-/* Poll period for buffers still with the device after a run */
+/* Looks while blocks are with the device or held: first and last gap */
 #define FPR_HINT_POLL_MS	100U
+#define FPR_HINT_POLL_MAX_MS	10000U
+/* A run that could not start (id buffers still with the device): retry */
+#define FPR_HINT_RETRY_MS	1000U
 
 static bool fpr_hint_id_is_run(u32 id)
 {
@@ -56,8 +69,15 @@ static u32 fpr_hint_read_id(struct fpr_dev *fpr)
 void fpr_hint_ack(struct virtqueue *vq)
 {
 	struct fpr_dev *fpr = vq->vdev->priv;
+	struct fpr_hint *h = &fpr->hint;
+	unsigned long flags;
 
-	wake_up(&fpr->hint.acked);
+	wake_up(&h->acked);
+	/* Outside a run: the work reaps them (and gives back after DONE) */
+	spin_lock_irqsave(&h->lock, flags);
+	if (h->waiting && !h->stopping)
+		mod_delayed_work(h->wq, &h->work, 0);
+	spin_unlock_irqrestore(&h->lock, flags);
 }
 
 /*
@@ -76,12 +96,17 @@ static void fpr_hint_reap(struct fpr_dev *fpr)
 		list_splice_init(&h->queued, &h->held);
 		h->held_blocks += h->queued_blocks;
 		h->queued_blocks = 0;
-		h->cmd_queued = false;
+		h->id_queued = false;
+		h->stop_queued = false;
 		return;
 	}
 	while ((token = virtqueue_get_buf(h->vq, &len))) {
-		if (token == h) {		/* a command id buffer */
-			h->cmd_queued = false;
+		if (token == &h->id_buf) {
+			h->id_queued = false;
+			continue;
+		}
+		if (token == &h->stop_buf) {
+			h->stop_queued = false;
 			continue;
 		}
 		page = token;
@@ -118,25 +143,32 @@ static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long max)
 	return n;
 }
 
-/* Queue the id buffer (token h): the start or the end of a run */
-static int fpr_hint_send_id(struct fpr_dev *fpr, __virtio32 *id)
+/*
+ * Queue a run's id (start) or the STOP id (end); the buffer is its token.
+ * A run starts only once the device gave both buffers back; STOP goes out
+ * during teardown too (the spec wants every run ended), not to a device
+ * that was reset.
+ */
+static int fpr_hint_send_id(struct fpr_dev *fpr, bool start, u32 id)
 {
 	struct fpr_hint *h = &fpr->hint;
+	__virtio32 *buf = start ? &h->id_buf : &h->stop_buf;
+	bool *queued = start ? &h->id_queued : &h->stop_queued;
 	struct scatterlist sg;
-	int err = -ENODEV;
+	int err;
 
-	sg_init_one(&sg, id, sizeof(*id));
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
-	if (!h->vq || h->stopping || fpr_device_is_reset(fpr)) {
+	if (!h->vq || fpr_device_is_reset(fpr) || (start && h->stopping)) {
 		err = -ENODEV;
-	} else if (h->cmd_queued) {
-		/* One id buffer at a time: the buffers are reused */
+	} else if (*queued || (start && h->stop_queued)) {
 		err = -EBUSY;
 	} else {
-		err = virtqueue_add_outbuf(h->vq, &sg, 1, h, GFP_ATOMIC);
+		*buf = cpu_to_virtio32(fpr->vdev, id);
+		sg_init_one(&sg, buf, sizeof(*buf));
+		err = virtqueue_add_outbuf(h->vq, &sg, 1, buf, GFP_ATOMIC);
 		if (!err) {
-			h->cmd_queued = true;
+			*queued = true;
 			virtqueue_kick(h->vq);
 		}
 	}
@@ -144,17 +176,17 @@ static int fpr_hint_send_id(struct fpr_dev *fpr, __virtio32 *id)
 	return err;
 }
 
-/* Send an id once the device used the previous one (bounded) */
-static int fpr_hint_send_id_wait(struct fpr_dev *fpr, __virtio32 *id)
+/* Send an id once the device gave the buffers back (bounded) */
+static int fpr_hint_send_id_wait(struct fpr_dev *fpr, bool start, u32 id)
 {
 	unsigned long end = jiffies + msecs_to_jiffies(FPR_HINT_FULL_MS);
 	int err;
 
-	while ((err = fpr_hint_send_id(fpr, id)) == -EBUSY &&
+	while ((err = fpr_hint_send_id(fpr, start, id)) == -EBUSY &&
 	       time_before(jiffies, end))
 		wait_event_idle_timeout(fpr->hint.acked,
 					fpr_device_is_reset(fpr) ||
-					READ_ONCE(fpr->hint.stopping),
+					(start && READ_ONCE(fpr->hint.stopping)),
 					msecs_to_jiffies(10));
 	return err;
 }
@@ -236,23 +268,23 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id)
 	return true;
 }
 
-static void fpr_hint_run(struct fpr_dev *fpr, u32 id)
+/* One run; -EBUSY when it could not start yet (retried by the work) */
+static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 {
 	struct fpr_hint *h = &fpr->hint;
 	unsigned long n;
 	int err;
 
-	/* The blocks of an earlier run go back before this one takes more */
-	fpr_hint_return(fpr, ULONG_MAX);
-	h->cmd_id_active = id;
-	h->id_buf = cpu_to_virtio32(fpr->vdev, id);
-	err = fpr_hint_send_id_wait(fpr, &h->id_buf);
+	err = fpr_hint_send_id_wait(fpr, true, id);
 	if (err) {
-		dev_warn_ratelimited(&fpr->vdev->dev,
-				     "cannot start free page hinting run %u: %d\n",
-				     id, err);
-		return;
+		if (err != -ENODEV)
+			dev_warn_ratelimited(&fpr->vdev->dev,
+					     "cannot start free page hinting run %u: %d%s\n",
+					     id, err, err == -EBUSY ?
+					     " (will retry)" : "");
+		return err;
 	}
+	h->cmd_id_active = id;
 	atomic64_inc(&h->runs);
 	/*
 	 * At most the guest's memory once: under pressure the shrinker frees
@@ -263,53 +295,71 @@ static void fpr_hint_run(struct fpr_dev *fpr, u32 id)
 			break;
 		cond_resched();
 	}
-	h->stop_buf = cpu_to_virtio32(fpr->vdev, VIRTIO_BALLOON_CMD_ID_STOP);
-	err = fpr_hint_send_id_wait(fpr, &h->stop_buf);
+	/* Room was kept for it, and the buffer was back before the start */
+	err = fpr_hint_send_id_wait(fpr, false, VIRTIO_BALLOON_CMD_ID_STOP);
 	if (err && err != -ENODEV)
 		dev_warn_ratelimited(&fpr->vdev->dev,
 				     "cannot end free page hinting run %u: %d\n",
 				     id, err);
+	return 0;
 }
 
 /*
- * One pass at the host's command: a new id runs, STOP and DONE give the
- * blocks back. Blocks still with the device go back once it used them:
- * the work polls for that, and kicks the device (after a migration the
- * destination only looks at the queue when kicked).
+ * At the host's command: a new id runs, DONE gives the blocks back. Then,
+ * while blocks are still with the device or held, look again later (see
+ * the top of the file), kicking the device.
  */
 static void fpr_hint_work(struct work_struct *work)
 {
 	struct fpr_hint *h = container_of(to_delayed_work(work),
 					  struct fpr_hint, work);
 	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
-	bool pending;
+	unsigned long delay = 0;
+	bool waiting;
+	u32 id;
 
+	/* Acks during a run only wake it */
+	spin_lock_irq(&h->lock);
+	h->waiting = false;
+	spin_unlock_irq(&h->lock);
 	/* Reset (a broken queue, a hung device): it holds no block now */
 	if (fpr_device_is_reset(fpr)) {
 		fpr_hint_return(fpr, ULONG_MAX);
 		return;
 	}
-	fpr_hint_update_id(fpr);
-	while (fpr_hint_id_is_run(READ_ONCE(h->id_seen)) &&
-	       READ_ONCE(h->id_seen) != h->cmd_id_active) {
+	atomic_set(&h->config_pending, 0);
+	id = fpr_hint_read_id(fpr);
+	WRITE_ONCE(h->id_seen, id);
+	while (fpr_hint_id_is_run(id) && id != h->cmd_id_active) {
 		if (READ_ONCE(h->stopping) || fpr_device_is_reset(fpr))
 			return;
-		fpr_hint_run(fpr, READ_ONCE(h->id_seen));
+		if (fpr_hint_run(fpr, id) == -EBUSY) {
+			delay = msecs_to_jiffies(FPR_HINT_RETRY_MS);
+			break;
+		}
 		fpr_hint_update_id(fpr);
+		id = READ_ONCE(h->id_seen);
 	}
-	if (!fpr_hint_id_is_run(READ_ONCE(h->id_seen)))
+	if (id == VIRTIO_BALLOON_CMD_ID_DONE)
 		fpr_hint_return(fpr, ULONG_MAX);
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
-	pending = h->queued_blocks && !fpr_hint_id_is_run(h->id_seen) &&
-		  !h->stopping;
-	if (pending && h->vq)
-		virtqueue_notify(h->vq);
+	waiting = !h->stopping && (delay || h->queued_blocks ||
+				   h->held_blocks || h->id_queued ||
+				   h->stop_queued);
+	if (waiting && !delay) {
+		delay = msecs_to_jiffies(h->poll_ms);
+		h->poll_ms = min(2 * h->poll_ms, FPR_HINT_POLL_MAX_MS);
+		if (h->queued_blocks || h->id_queued || h->stop_queued)
+			virtqueue_notify(h->vq);
+	} else if (!waiting) {
+		h->poll_ms = FPR_HINT_POLL_MS;
+	}
+	h->waiting = waiting;
+	if (waiting)
+		queue_delayed_work(h->wq, &h->work, delay);
 	spin_unlock_irq(&h->lock);
-	if (pending)
-		queue_delayed_work(system_freezable_wq, &h->work,
-				   msecs_to_jiffies(FPR_HINT_POLL_MS));
 }
 
 /*
@@ -323,8 +373,10 @@ void fpr_hint_changed(struct fpr_dev *fpr)
 
 	spin_lock_irqsave(&h->lock, flags);
 	atomic_set(&h->config_pending, 1);
-	if (!h->stopping && h->vq)
-		mod_delayed_work(system_freezable_wq, &h->work, 0);
+	if (!h->stopping && h->vq) {
+		h->poll_ms = FPR_HINT_POLL_MS;
+		mod_delayed_work(h->wq, &h->work, 0);
+	}
 	spin_unlock_irqrestore(&h->lock, flags);
 	wake_up(&h->acked);
 }
@@ -370,34 +422,54 @@ void fpr_hint_init(struct fpr_dev *fpr)
 	INIT_LIST_HEAD(&h->held);
 	init_waitqueue_head(&h->acked);
 	INIT_DELAYED_WORK(&h->work, fpr_hint_work);
+	h->poll_ms = FPR_HINT_POLL_MS;
 	h->stopping = true;
 }
 
-/* Probe: the shrinker, when the device hints */
+/* Probe: the work queue and the shrinker, when the device hints */
 int fpr_hint_register(struct fpr_dev *fpr)
 {
 	struct fpr_hint *h = &fpr->hint;
 	struct shrinker *s;
+	int err;
 
 	if (!virtio_has_feature(fpr->vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		return 0;
+	h->wq = alloc_workqueue("virtio_fpr-hint/%s",
+				WQ_FREEZABLE | WQ_CPU_INTENSIVE, 0,
+				dev_name(&fpr->vdev->dev));
+	if (!h->wq) {
+		err = -ENOMEM;
+		goto err_msg;
+	}
 	s = fpr_shrinker_create(&h->shrinker, fpr_hint_count, fpr_hint_scan,
 				h, "virtio_fpr-hint:%s", dev_name(&fpr->vdev->dev));
 	if (IS_ERR(s)) {
-		dev_err(&fpr->vdev->dev, "cannot register the hint shrinker: %ld\n",
-			PTR_ERR(s));
-		return PTR_ERR(s);
+		err = PTR_ERR(s);
+		goto err_wq;
 	}
 	h->shrinker_p = s;
 	return 0;
+
+err_wq:
+	destroy_workqueue(h->wq);
+	h->wq = NULL;
+err_msg:
+	dev_err(&fpr->vdev->dev, "cannot set up free page hinting: %d\n", err);
+	return err;
 }
 
 /* Remove, after fpr_hint_stop() */
 void fpr_hint_unregister(struct fpr_dev *fpr)
 {
-	if (fpr->hint.shrinker_p)
-		fpr_shrinker_destroy(fpr->hint.shrinker_p);
-	fpr->hint.shrinker_p = NULL;
+	struct fpr_hint *h = &fpr->hint;
+
+	if (h->shrinker_p)
+		fpr_shrinker_destroy(h->shrinker_p);
+	h->shrinker_p = NULL;
+	if (h->wq)
+		destroy_workqueue(h->wq);
+	h->wq = NULL;
 }
 
 /* After DRIVER_OK (probe, restore): serve the host's command ids */
@@ -405,7 +477,7 @@ void fpr_hint_start(struct fpr_dev *fpr)
 {
 	struct fpr_hint *h = &fpr->hint;
 
-	if (!h->vq)
+	if (!h->vq || !h->wq)
 		return;
 	spin_lock_irq(&h->lock);
 	h->cmd_id_active = VIRTIO_BALLOON_CMD_ID_STOP;
@@ -418,8 +490,9 @@ void fpr_hint_start(struct fpr_dev *fpr)
 
 /*
  * Teardown (remove, freeze; teardown has begun, see device.c): no new
- * run, then every block back once the device used it, or after it was
- * reset when it does not within FPR_TEARDOWN_SECS. Bounded.
+ * run (one under way ends with STOP), then every block back once the
+ * device used it, or after it was reset when it does not within
+ * FPR_TEARDOWN_SECS. Bounded.
  */
 void fpr_hint_stop(struct fpr_dev *fpr)
 {
@@ -428,13 +501,15 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 
 	spin_lock_irq(&h->lock);
 	h->stopping = true;
+	h->waiting = false;
 	spin_unlock_irq(&h->lock);
 	wake_up_all(&h->acked);
 	cancel_delayed_work_sync(&h->work);
 
 	for (;;) {
 		fpr_hint_return(fpr, ULONG_MAX);
-		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->cmd_queued))
+		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->id_queued) &&
+		    !READ_ONCE(h->stop_queued))
 			break;
 		if (fpr_device_reset_overdue(fpr, READ_ONCE(h->queued_blocks),
 					     "hinted blocks", start))
