@@ -206,7 +206,8 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 /* The window length at back-off step STEP: one delay, so one pass */
 static unsigned long fpr_backoff_window(unsigned int step)
 {
-	return max_t(unsigned long, msecs_to_jiffies(fpr_delay_at(step)), HZ);
+	return max_t(unsigned long, msecs_to_jiffies(fpr_param_delay_at(step)),
+		     HZ);
 }
 
 /* The back-off step in force: delay_ms is multiplied by 2^step */
@@ -287,11 +288,11 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 }
 
 /*
- * Called before each report. At the end of a window, judge it and start
- * the next one; true if the step grew: the caller defers this pass, queues
- * the next one and then has delay.c move it (fpr_delay_kick()).
+ * Called before each report (policy.c). At the end of a window, judge it
+ * and start the next one. Returns 1 if the step grew (the caller defers
+ * this pass), -1 if it fell (the caller moves the pending pass), else 0.
  */
-bool fpr_backoff_defer(struct fpr_dev *fpr)
+int fpr_backoff_window_end(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
 	unsigned long window, now = jiffies;
@@ -299,12 +300,12 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	bool idle;
 
 	if (!bo->map)
-		return false;
+		return 0;
 	old = fpr_backoff_step(fpr);
 	window = fpr_backoff_window(READ_ONCE(bo->level));
 	if (time_before(now, bo->window_start + window) &&
 	    bo->reported_pages < FPR_BACKOFF_BURST)
-		return false;
+		return 0;
 	idle = time_after_eq(now, READ_ONCE(bo->last_report) + 2 * window);
 	mutex_lock(&bo->lock);
 	if (idle)
@@ -322,12 +323,9 @@ bool fpr_backoff_defer(struct fpr_dev *fpr)
 	bo->reported_pages = 0;
 	mutex_unlock(&bo->lock);
 	if (level == READ_ONCE(bo->level))
-		return false;
+		return 0;
 	WRITE_ONCE(bo->level, level);
-	if (level > old)
-		return true;
-	fpr_delay_kick(fpr);
-	return false;
+	return level > old ? 1 : -1;
 }
 
 /* Called with every acknowledged report */

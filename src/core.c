@@ -19,14 +19,14 @@
  *    PAGE_REPORTING_DELAY (2 s, a private #define) after a free that
  *    crosses the order, and again after a pass that ran out of budget,
  *    with schedule_delayed_work(). We read its timer's expiry and move it
- *    with mod_delayed_work() on the same workqueue (delay.c, report.c),
+ *    with mod_delayed_work() on the same workqueue (policy.c),
  *    so it never runs twice at once. A pass queued twice runs twice; the
  *    core's state machine makes the second a cheap no-op. If a later core uses another delay,
- *    delay.c computes the time of queueing wrongly and reporting runs at
+ *    policy.c computes the time of queueing wrongly and reporting runs at
  *    the delay in force measured from a wrong start: late or early, never
  *    lost. If it stops using pr->work, moving the timer does nothing and
  *    the core's own 2 s holds: delay_ms and the back-off no longer apply.
- *    A pass found due more than 2 s ahead turns delay_ms off (delay.c).
+ *    A pass found due more than 2 s ahead turns delay_ms off (policy.c).
  *    report() reads the expiry of the timer that started the running
  *    pass, which a fired timer keeps, to tell the core's from ours.
  * 3. The core calls report() from that work item, one pass at a time, and

@@ -7,6 +7,7 @@
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
+#include <linux/kernel.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
@@ -169,13 +170,13 @@ struct fpr_dev {
 	struct dentry *debugfs;
 	wait_queue_head_t acked;
 
-	/* delay_ms != core delay: move the core's pending pass (delay.c) */
+	/* delay_ms != core delay: move the core's pending pass (policy.c) */
 	struct delayed_work delay_work;
 	spinlock_t delay_lock;		/* delay_live vs. queueing delay_work */
 	bool delay_live;		/* delay_work may be queued */
 	bool delay_broken;		/* the core's delay is not FPR_CORE_DELAY_MS */
 	unsigned long delay_checks;	/* delay_work runs, for debugfs */
-	unsigned long delay_early;	/* passes fpr_delay_early() ended */
+	unsigned long delay_early;	/* passes ended as early (policy.c) */
 	unsigned long delay_expires;	/* expiry we last gave the pass */
 	unsigned long delay_queued;	/* when the core queued that pass */
 
@@ -185,14 +186,54 @@ struct fpr_dev {
 	struct fpr_hint hint;
 };
 
-/* params.c: module parameters and the one device they apply to */
+/*
+ * params.c: module parameters and the one device they apply to. Its write
+ * handlers call down (report.c, policy.c); the other files only read the
+ * values, here, so no file calls back up into params.c.
+ */
+struct fpr_params {
+	unsigned int order;		/* until given: see params.c */
+	bool order_given;		/* at load or written since */
+	unsigned int delay_ms;
+	unsigned int backoff_max;
+};
+
 extern struct mutex fpr_lock;
 extern struct fpr_dev *fpr_active;	/* under fpr_lock */
-unsigned int fpr_param_order(void);
-bool fpr_param_order_given(void);
-void fpr_param_order_adopt(unsigned int order);
-unsigned int fpr_param_delay_ms(void);
-unsigned int fpr_param_backoff_max(void);
+extern struct fpr_params fpr_params;
+
+static inline unsigned int fpr_param_order(void)
+{
+	return READ_ONCE(fpr_params.order);
+}
+
+static inline bool fpr_param_order_given(void)
+{
+	return READ_ONCE(fpr_params.order_given);
+}
+
+/* Reporting started at ORDER (the core's) without a given order */
+static inline void fpr_param_order_adopt(unsigned int order)
+{
+	lockdep_assert_held(&fpr_lock);
+	WRITE_ONCE(fpr_params.order, order);
+}
+
+static inline unsigned int fpr_param_delay_ms(void)
+{
+	return READ_ONCE(fpr_params.delay_ms);
+}
+
+static inline unsigned int fpr_param_backoff_max(void)
+{
+	return READ_ONCE(fpr_params.backoff_max);
+}
+
+/* delay_ms at back-off step STEP (2^STEP times), capped */
+static inline unsigned int fpr_param_delay_at(unsigned int step)
+{
+	return min(fpr_param_delay_ms() << step, FPR_DELAY_MAX_MS);
+}
 
 /* core.c: every access to the page reporting core's private state */
 void fpr_core_exit(void);
@@ -228,15 +269,21 @@ void fpr_report_quiesce(struct fpr_dev *fpr);
 void fpr_report_set_order(struct fpr_dev *fpr, unsigned int order);
 const char *fpr_report_state(struct fpr_dev *fpr);
 
-/* delay.c: delay_ms applied to the core's pass scheduling */
-void fpr_delay_init(struct fpr_dev *fpr);
-void fpr_delay_update(struct fpr_dev *fpr);
-void fpr_delay_stop(struct fpr_dev *fpr);
-void fpr_delay_kick(struct fpr_dev *fpr);
-unsigned int fpr_delay_at(unsigned int step);
-unsigned int fpr_delay_effective(struct fpr_dev *fpr);
-void fpr_delay_debugfs_add(struct fpr_dev *fpr);
-bool fpr_delay_early(struct fpr_dev *fpr);
+/*
+ * policy.c: when passes run, the one piece report.c asks: delay_ms, times
+ * the back-off's step (backoff.c), applied to the core's pass (core.c)
+ */
+void fpr_policy_init(struct fpr_dev *fpr);
+void fpr_policy_free(struct fpr_dev *fpr);
+void fpr_policy_reset(struct fpr_dev *fpr);
+void fpr_policy_update(struct fpr_dev *fpr);
+void fpr_policy_stop(struct fpr_dev *fpr);
+bool fpr_policy_defer(struct fpr_dev *fpr);
+void fpr_policy_requeue(struct fpr_dev *fpr);
+void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
+			 unsigned int nents);
+unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr);
+void fpr_policy_debugfs_add(struct fpr_dev *fpr);
 
 /* backoff.c: longer delays while reported blocks are reused quickly */
 void fpr_backoff_init(struct fpr_dev *fpr);
@@ -244,7 +291,7 @@ void fpr_backoff_free(struct fpr_dev *fpr);
 void fpr_backoff_reset(struct fpr_dev *fpr);
 void fpr_backoff_debugfs_add(struct fpr_dev *fpr);
 unsigned int fpr_backoff_step(struct fpr_dev *fpr);
-bool fpr_backoff_defer(struct fpr_dev *fpr);
+int fpr_backoff_window_end(struct fpr_dev *fpr);
 void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
 

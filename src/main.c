@@ -178,8 +178,7 @@ static int fpr_probe(struct virtio_device *vdev)
 	vdev->priv = fpr;
 	fpr_device_init(fpr);
 	fpr_report_init(fpr);
-	fpr_delay_init(fpr);
-	fpr_backoff_init(fpr);
+	fpr_policy_init(fpr);
 	fpr_hint_init(fpr);
 	err = fpr_balloon_init(fpr);
 	if (err)
@@ -212,8 +211,7 @@ static int fpr_probe(struct virtio_device *vdev)
 		goto err_balloon;
 	fpr_hint_start(fpr);
 	fpr_device_debugfs_add(fpr);
-	fpr_backoff_debugfs_add(fpr);
-	fpr_delay_debugfs_add(fpr);
+	fpr_policy_debugfs_add(fpr);
 	return 0;
 
 err_balloon:
@@ -232,7 +230,7 @@ err_reset:
 err_free:
 	vdev->priv = NULL;
 	fpr_balloon_free(fpr);
-	fpr_backoff_free(fpr);
+	fpr_policy_free(fpr);
 	kfree(fpr);
 	return err;
 }
@@ -259,7 +257,7 @@ static void fpr_remove(struct virtio_device *vdev)
 	vdev->config->del_vqs(vdev);
 	vdev->priv = NULL;
 	fpr_balloon_free(fpr);
-	fpr_backoff_free(fpr);
+	fpr_policy_free(fpr);
 	kfree(fpr);
 }
 
@@ -289,7 +287,7 @@ static int fpr_freeze(struct virtio_device *vdev)
 	fpr_hint_stop(fpr);
 	fpr_balloon_stop(fpr);
 	mutex_lock(&fpr_lock);
-	fpr_delay_stop(fpr);
+	fpr_policy_stop(fpr);
 	mutex_unlock(&fpr_lock);
 	fpr_device_reset(fpr);
 	/* A pass (not frozen) may still be in report(): let it leave first */
@@ -307,7 +305,7 @@ static int fpr_restore(struct virtio_device *vdev)
 	if (err)
 		return err;
 	mutex_lock(&fpr_lock);
-	fpr_delay_update(fpr);
+	fpr_policy_update(fpr);
 	mutex_unlock(&fpr_lock);
 	err = fpr_balloon_start(fpr);
 	if (err)

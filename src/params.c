@@ -2,7 +2,9 @@
 /*
  * Module parameters. Values are checked at load and on every write to
  * /sys/module/virtio_fpr/parameters/; a bad value is refused with a message
- * and the old value stays. A good value applies at once to the device.
+ * and the old value stays. A good value applies at once to the device
+ * (report.c for order, policy.c for delay_ms and backoff_max). The other
+ * files read the values through fpr.h.
  */
 #include <linux/kernel.h>
 #include <linux/module.h>
@@ -31,40 +33,13 @@ struct fpr_dev *fpr_active;
 #define FPR_ORDER_DEFAULT	(FPR_PR_ORDER_FIXED || pageblock_order < FPR_ORDER_2M ? \
 				 pageblock_order : FPR_ORDER_2M)
 
-/* Until given: the core's page_reporting_order if set, else the default */
-static unsigned int fpr_order = FPR_ORDER_DEFAULT;
-static bool fpr_order_given;
-static unsigned int fpr_delay_ms = FPR_CORE_DELAY_MS;
-/* 16 times delay_ms: 32 s at 2000 ms, as long as the core's first flush */
-static unsigned int fpr_backoff_max = 4;
-
-unsigned int fpr_param_order(void)
-{
-	return READ_ONCE(fpr_order);
-}
-
-/* Was order given (at load or written since)? */
-bool fpr_param_order_given(void)
-{
-	return READ_ONCE(fpr_order_given);
-}
-
-/* Reporting started at ORDER (the core's) without a given order */
-void fpr_param_order_adopt(unsigned int order)
-{
-	lockdep_assert_held(&fpr_lock);
-	WRITE_ONCE(fpr_order, order);
-}
-
-unsigned int fpr_param_delay_ms(void)
-{
-	return READ_ONCE(fpr_delay_ms);
-}
-
-unsigned int fpr_param_backoff_max(void)
-{
-	return READ_ONCE(fpr_backoff_max);
-}
+struct fpr_params fpr_params = {
+	/* Until given: the core's page_reporting_order if set, else this */
+	.order = FPR_ORDER_DEFAULT,
+	.delay_ms = FPR_CORE_DELAY_MS,
+	/* 16 times delay_ms: 32 s at 2000 ms, as long as the first flush */
+	.backoff_max = 4,
+};
 
 static int fpr_parse(const char *name, const char *val, unsigned int min,
 		     unsigned int max, unsigned int *out)
@@ -96,15 +71,15 @@ static int fpr_order_set(const char *val, const struct kernel_param *kp)
 		order = pageblock_order;
 	}
 	mutex_lock(&fpr_lock);
-	WRITE_ONCE(fpr_order, order);
-	WRITE_ONCE(fpr_order_given, true);
+	WRITE_ONCE(fpr_params.order, order);
+	WRITE_ONCE(fpr_params.order_given, true);
 	if (fpr_active)
 		fpr_report_set_order(fpr_active, order);
 	mutex_unlock(&fpr_lock);
 	return 0;
 }
 
-/* delay_ms and backoff_max: both change the delay in force (delay.c) */
+/* delay_ms and backoff_max: both change the delay in force (policy.c) */
 static int fpr_delay_param_set(const char *name, const char *val,
 			       unsigned int min, unsigned int max,
 			       unsigned int *param)
@@ -118,7 +93,7 @@ static int fpr_delay_param_set(const char *name, const char *val,
 	mutex_lock(&fpr_lock);
 	WRITE_ONCE(*param, v);
 	if (fpr_active)
-		fpr_delay_update(fpr_active);
+		fpr_policy_update(fpr_active);
 	mutex_unlock(&fpr_lock);
 	return 0;
 }
@@ -126,13 +101,13 @@ static int fpr_delay_param_set(const char *name, const char *val,
 static int fpr_delay_set(const char *val, const struct kernel_param *kp)
 {
 	return fpr_delay_param_set("delay_ms", val, FPR_DELAY_MIN_MS,
-				   FPR_DELAY_MAX_MS, &fpr_delay_ms);
+				   FPR_DELAY_MAX_MS, &fpr_params.delay_ms);
 }
 
 static int fpr_backoff_set(const char *val, const struct kernel_param *kp)
 {
 	return fpr_delay_param_set("backoff_max", val, 0, FPR_BACKOFF_MAX,
-				   &fpr_backoff_max);
+				   &fpr_params.backoff_max);
 }
 
 static const struct kernel_param_ops fpr_order_ops = {
@@ -150,14 +125,15 @@ static const struct kernel_param_ops fpr_backoff_ops = {
 	.get = param_get_uint,
 };
 
-module_param_cb(order, &fpr_order_ops, &fpr_order, 0644);
+module_param_cb(order, &fpr_order_ops, &fpr_params.order, 0644);
 MODULE_PARM_DESC(order,
 		 "Smallest free block reported, as a page order (uint, 0 to MAX_PAGE_ORDER = 10 on x86-64 and arm64, 11 on arm64 with 16 KiB pages, 1 to 10 on kernels 5.14 to 6.1; kernels before 5.14 report pageblock_order only: another value is ignored with a warning; default: page_reporting.page_reporting_order if the administrator set it (6.2+), else 2 MiB: 9 with 4 KiB pages, 7 with 16 KiB pages)");
 
-module_param_cb(delay_ms, &fpr_delay_ops, &fpr_delay_ms, 0644);
+module_param_cb(delay_ms, &fpr_delay_ops, &fpr_params.delay_ms, 0644);
 MODULE_PARM_DESC(delay_ms,
 		 "Delay from a free to a reporting pass, and between passes, in ms (uint, 10 to 600000; default 2000, the core's own delay)");
 
-module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_backoff_max, 0644);
+module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_params.backoff_max,
+		0644);
 MODULE_PARM_DESC(backoff_max,
 		 "While reported memory is reallocated within a delay (allocate/free churn), lengthen the delay up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 4)");

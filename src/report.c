@@ -29,16 +29,6 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 }
 
 /*
- * Queue a pass as the core would, 2 s ahead, then have delay.c move it to
- * the delay in force: the core may find nothing new to request one for.
- */
-static void fpr_report_requeue(struct fpr_dev *fpr)
-{
-	fpr_core_pass_queue(fpr, msecs_to_jiffies(FPR_CORE_DELAY_MS));
-	fpr_delay_kick(fpr);
-}
-
-/*
  * Called by the core with pages it isolated from the free lists. They stay
  * out of the allocator until we return, so we must not return before the
  * device has used the buffer (or has been reset and cannot touch it).
@@ -51,19 +41,9 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	bool used;
 	int err;
 
-	/*
-	 * The pass came at the core's 2 s though the delay in force is
-	 * longer, or the back-off just grew the delay: end this pass without
-	 * reporting (the core puts the pages back as not reported), run the
-	 * next later.
-	 */
-	if (fpr_delay_early(fpr))
+	/* Not now (policy.c): the core puts the pages back as not reported */
+	if (fpr_policy_defer(fpr))
 		return -EAGAIN;
-	if (!READ_ONCE(fpr->delay_broken) && fpr_backoff_defer(fpr)) {
-		atomic64_inc(&fpr->stats.deferred);
-		fpr_report_requeue(fpr);
-		return -EAGAIN;
-	}
 	spin_lock_irq(&fpr->vq_lock);
 	/* One report at a time, on the queue of the device as set up now */
 	if (fpr->stopping || fpr->skip_reports || fpr->in_flight) {
@@ -97,7 +77,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	if (!used)
 		return -ENODEV;
 	fpr_count(fpr, sgl, nents);
-	fpr_backoff_account(fpr, sgl, nents);
+	fpr_policy_reported(fpr, sgl, nents);
 	return 0;
 }
 
@@ -225,12 +205,12 @@ static void fpr_report_order_work(struct work_struct *work)
 		schedule_delayed_work(&fpr->order_work, HZ);
 		goto out;
 	}
-	fpr_delay_stop(fpr);
+	fpr_policy_stop(fpr);
 	fpr_unregister(fpr);
 	if (fpr_register(fpr, order))
 		fpr_active = NULL;
 	else
-		fpr_delay_update(fpr);
+		fpr_policy_update(fpr);
 	spin_lock_irq(&fpr->vq_lock);
 	fpr->skip_reports = false;
 	spin_unlock_irq(&fpr->vq_lock);
@@ -264,13 +244,13 @@ void fpr_report_start(struct fpr_dev *fpr)
 	}
 	fpr_pr_set_capacity(&fpr->pr, min_t(unsigned int, size,
 					    PAGE_REPORTING_CAPACITY));
-	fpr_backoff_reset(fpr);
+	fpr_policy_reset(fpr);
 	order = fpr_report_order();
 	if (fpr_register(fpr, order))
 		return;
 	fpr_param_order_adopt(order);
 	fpr_active = fpr;
-	fpr_delay_update(fpr);
+	fpr_policy_update(fpr);
 	dev_info(dev, "free page reporting enabled: order %u (%lu KiB), delay %u ms%s\n",
 		 order, (PAGE_SIZE << order) / SZ_1K, fpr_param_delay_ms(),
 		 virtio_has_feature(fpr->vdev, VIRTIO_BALLOON_F_PAGE_POISON) ?
@@ -287,7 +267,7 @@ void fpr_report_quiesce(struct fpr_dev *fpr)
 void fpr_report_stop(struct fpr_dev *fpr)
 {
 	lockdep_assert_held(&fpr_lock);
-	fpr_delay_stop(fpr);
+	fpr_policy_stop(fpr);
 	fpr_unregister(fpr);
 }
 
@@ -305,5 +285,5 @@ void fpr_report_set_order(struct fpr_dev *fpr, unsigned int order)
 	fpr_core_set_order(order);
 	fpr->core_order_set = order;
 	/* A pass soon, e.g. for blocks a lower order now admits */
-	fpr_report_requeue(fpr);
+	fpr_policy_requeue(fpr);
 }

@@ -47,7 +47,7 @@ FPR_REPORTING(reused_blocks, atomic64_read(&fpr->stats.reused));
 FPR_REPORTING(deferred, atomic64_read(&fpr->stats.deferred));
 /* The back-off step and the delay in force (delay_ms << step) */
 FPR_REPORTING(backoff_step, fpr_backoff_step(fpr));
-FPR_REPORTING(delay_ms, fpr_delay_effective(fpr));
+FPR_REPORTING(delay_ms, fpr_policy_delay_ms(fpr));
 
 /* "active", or "off: " and why (report.c) */
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-"""An idle guest costs nothing: the delay_ms check (delay.c) is deferrable
+"""An idle guest costs nothing: the delay_ms check (policy.c) is deferrable
 work, so however short delay_ms is, an idle guest gets no extra timer
 interrupts, and the first pass after idle still runs at delay_ms."""
 

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
+ * The reporting policy: when a pass runs. report.c asks it before each
+ * report (fpr_policy_defer()) and tells it what was reported; it asks the
+ * back-off (backoff.c) for its step and moves the core's pass (core.c).
+ * Nothing here calls back up, and backoff.c calls nothing here.
+ *
  * delay_ms: when the page reporting core has work, it queues its pass
  * PAGE_REPORTING_DELAY (2 s) ahead, both after the first free and between
  * passes, and offers no way to change that. When the delay in force
@@ -34,24 +39,18 @@
 
 #include "fpr.h"
 
-/* delay_ms at back-off step STEP */
-unsigned int fpr_delay_at(unsigned int step)
-{
-	return min(fpr_param_delay_ms() << step, FPR_DELAY_MAX_MS);
-}
-
 /* delay_ms, backed off while reported blocks come back quickly */
-unsigned int fpr_delay_effective(struct fpr_dev *fpr)
+unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr)
 {
 	if (READ_ONCE(fpr->delay_broken))
 		return FPR_CORE_DELAY_MS;
-	return fpr_delay_at(fpr_backoff_step(fpr));
+	return fpr_param_delay_at(fpr_backoff_step(fpr));
 }
 
 static unsigned long fpr_delay_period(struct fpr_dev *fpr)
 {
 	/* Well inside the core's 2 s, so a late check still finds the timer */
-	return msecs_to_jiffies(min(fpr_delay_effective(fpr),
+	return msecs_to_jiffies(min(fpr_policy_delay_ms(fpr),
 				    FPR_CORE_DELAY_MS / 4));
 }
 
@@ -72,7 +71,7 @@ static void fpr_delay_requeue(struct fpr_dev *fpr, unsigned long expires)
 {
 	unsigned long target, now = jiffies;
 
-	target = fpr->delay_queued + msecs_to_jiffies(fpr_delay_effective(fpr));
+	target = fpr->delay_queued + msecs_to_jiffies(fpr_policy_delay_ms(fpr));
 	if (target == expires)
 		return;
 	fpr_core_pass_queue(fpr, time_after(target, now) ? target - now : 1);
@@ -108,18 +107,17 @@ out:
 }
 
 /*
- * Called by report() at the first report of a pass: true if the pass runs
- * at the core's own expiry while the delay in force is longer (the
- * deferrable check did not run in time: its timer waits on an idle CPU
- * while another frees). The pass is then queued for the rest of the
- * delay; the caller ends this one without reporting.
+ * True if the pass runs at the core's own expiry while the delay in force
+ * is longer (the deferrable check did not run in time: its timer waits on
+ * an idle CPU while another frees). The pass is then queued for the rest
+ * of the delay; the caller ends this one without reporting.
  */
-bool fpr_delay_early(struct fpr_dev *fpr)
+static bool fpr_delay_early(struct fpr_dev *fpr)
 {
 	unsigned long expires;
 	bool early = false;
 
-	if (fpr_delay_effective(fpr) <= FPR_CORE_DELAY_MS)
+	if (fpr_policy_delay_ms(fpr) <= FPR_CORE_DELAY_MS)
 		return false;
 	spin_lock_irq(&fpr->delay_lock);
 	expires = fpr_core_pass_expired(fpr);
@@ -141,19 +139,25 @@ static void fpr_delay_fn(struct work_struct *work)
 	/* Back at the core's delay, a pass we moved went back too: done */
 	fpr_delay_move(fpr);
 	/* Also once delay_broken: the delay in force is the core's then */
-	if (fpr_delay_effective(fpr) != FPR_CORE_DELAY_MS)
+	if (fpr_policy_delay_ms(fpr) != FPR_CORE_DELAY_MS)
 		queue_delayed_work(system_freezable_wq, &fpr->delay_work,
 				   fpr_delay_period(fpr));
 }
 
-void fpr_delay_init(struct fpr_dev *fpr)
+void fpr_policy_init(struct fpr_dev *fpr)
 {
 	INIT_DEFERRABLE_WORK(&fpr->delay_work, fpr_delay_fn);
 	spin_lock_init(&fpr->delay_lock);
+	fpr_backoff_init(fpr);
+}
+
+void fpr_policy_free(struct fpr_dev *fpr)
+{
+	fpr_backoff_free(fpr);
 }
 
 /* The delay in force changed: check the core's pending pass now. */
-void fpr_delay_kick(struct fpr_dev *fpr)
+static void fpr_delay_kick(struct fpr_dev *fpr)
 {
 	unsigned long flags;
 
@@ -163,12 +167,62 @@ void fpr_delay_kick(struct fpr_dev *fpr)
 	spin_unlock_irqrestore(&fpr->delay_lock, flags);
 }
 
-/* delay_ms changed, or reporting (re)started */
-void fpr_delay_update(struct fpr_dev *fpr)
+/*
+ * Queue a pass as the core would, 2 s ahead, then move it to the delay in
+ * force: the core may find nothing new to request one for.
+ */
+void fpr_policy_requeue(struct fpr_dev *fpr)
+{
+	fpr_core_pass_queue(fpr, msecs_to_jiffies(FPR_CORE_DELAY_MS));
+	fpr_delay_kick(fpr);
+}
+
+/*
+ * Called by report() before each report: true if this pass must end
+ * without reporting (the core puts its pages back as not reported) and
+ * run again later. Either it came at the core's 2 s though the delay in
+ * force is longer, or a window just ended with a longer back-off step:
+ * the blocks that gave the verdict are not reported and refaulted again.
+ */
+bool fpr_policy_defer(struct fpr_dev *fpr)
+{
+	int change;
+
+	if (fpr_delay_early(fpr))
+		return true;
+	/* The core's delay is not the one assumed: no back-off either */
+	if (READ_ONCE(fpr->delay_broken))
+		return false;
+	change = fpr_backoff_window_end(fpr);
+	if (change > 0) {
+		atomic64_inc(&fpr->stats.deferred);
+		fpr_policy_requeue(fpr);
+		return true;
+	}
+	if (change < 0)
+		fpr_delay_kick(fpr);
+	return false;
+}
+
+/* Called with every acknowledged report */
+void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
+			 unsigned int nents)
+{
+	fpr_backoff_account(fpr, sgl, nents);
+}
+
+/* Reporting (re)starts, before registration: no back-off */
+void fpr_policy_reset(struct fpr_dev *fpr)
+{
+	fpr_backoff_reset(fpr);
+}
+
+/* delay_ms or backoff_max changed, or reporting (re)started */
+void fpr_policy_update(struct fpr_dev *fpr)
 {
 	lockdep_assert_held(&fpr_lock);
 	if (!fpr->registered) {
-		fpr_delay_stop(fpr);
+		fpr_policy_stop(fpr);
 		return;
 	}
 	spin_lock_irq(&fpr->delay_lock);
@@ -177,9 +231,9 @@ void fpr_delay_update(struct fpr_dev *fpr)
 	fpr_delay_kick(fpr);
 }
 
-void fpr_delay_stop(struct fpr_dev *fpr)
+void fpr_policy_stop(struct fpr_dev *fpr)
 {
-	/* After this, report() (backoff.c) cannot queue the check again */
+	/* After this, report() cannot queue the check again */
 	spin_lock_irq(&fpr->delay_lock);
 	fpr->delay_live = false;
 	spin_unlock_irq(&fpr->delay_lock);
@@ -187,8 +241,9 @@ void fpr_delay_stop(struct fpr_dev *fpr)
 }
 
 /* Under fpr->debugfs, removed with it before the device goes */
-void fpr_delay_debugfs_add(struct fpr_dev *fpr)
+void fpr_policy_debugfs_add(struct fpr_dev *fpr)
 {
+	fpr_backoff_debugfs_add(fpr);
 	debugfs_create_ulong("delay_checks", 0400, fpr->debugfs,
 			     &fpr->delay_checks);
 	debugfs_create_ulong("delay_early", 0400, fpr->debugfs,
