@@ -21,6 +21,9 @@
 
 /* The core waits this long before a pass (PAGE_REPORTING_DELAY; core.c) */
 #define FPR_CORE_DELAY_MS	2000U
+/* A large free (burst_mb): passes this far apart, until this long idle */
+#define FPR_BURST_MS		100U
+#define FPR_BURST_HOLD_MS	1000U
 /* The core's page_reporting_order before anyone set it (-1), or unknown */
 #define FPR_CORE_ORDER_UNSET	UINT_MAX
 /* Longest delay_ms, also the cap of the backed-off delay */
@@ -179,6 +182,11 @@ struct fpr_dev {
 	unsigned long delay_early;	/* passes ended as early (policy.c) */
 	unsigned long delay_expires;	/* expiry we last gave the pass */
 	unsigned long delay_queued;	/* when the core queued that pass */
+	/* A large free: passes FPR_BURST_MS apart (policy.c, delay_work) */
+	unsigned long burst_mark;	/* free pages at the last check */
+	bool burst_seen;		/* grew by burst_mb at the last check */
+	unsigned long burst_until;	/* jiffies: passes are quick until */
+	unsigned long bursts;		/* large frees seen, for debugfs */
 
 	struct fpr_backoff backoff;
 	struct fpr_stats stats;
@@ -196,6 +204,7 @@ struct fpr_params {
 	bool order_given;		/* at load or written since */
 	unsigned int delay_ms;
 	unsigned int backoff_max;
+	unsigned int burst_mb;		/* a large free, in MiB; 0: off */
 };
 
 extern struct mutex fpr_lock;
@@ -227,6 +236,13 @@ static inline unsigned int fpr_param_delay_ms(void)
 static inline unsigned int fpr_param_backoff_max(void)
 {
 	return READ_ONCE(fpr_params.backoff_max);
+}
+
+/* A free this large (base pages) is reported at once; 0: never */
+static inline unsigned long fpr_param_burst_pages(void)
+{
+	return (unsigned long)READ_ONCE(fpr_params.burst_mb) <<
+	       (20 - PAGE_SHIFT);
 }
 
 /* delay_ms at back-off step STEP (2^STEP times), capped */

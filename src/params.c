@@ -17,6 +17,8 @@
 #define FPR_DELAY_MIN_MS	10U
 /* 2^6 = 64 times delay_ms at most */
 #define FPR_BACKOFF_MAX		6U
+/* 1 TiB */
+#define FPR_BURST_MAX_MB	1048576U
 
 /* Serialises parameter changes with probe and remove; guards fpr_active */
 DEFINE_MUTEX(fpr_lock);
@@ -39,6 +41,8 @@ struct fpr_params fpr_params = {
 	.delay_ms = FPR_CORE_DELAY_MS,
 	/* 16 times delay_ms: 32 s at 2000 ms, as long as the first flush */
 	.backoff_max = 4,
+	/* As backoff.c's FPR_BACKOFF_BURST: twice the churn it was set for */
+	.burst_mb = 128,
 };
 
 static int fpr_parse(const char *name, const char *val, unsigned int min,
@@ -79,7 +83,7 @@ static int fpr_order_set(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
-/* delay_ms and backoff_max: both change the delay in force (policy.c) */
+/* delay_ms, backoff_max, burst_mb: the delay in force (policy.c) */
 static int fpr_delay_param_set(const char *name, const char *val,
 			       unsigned int min, unsigned int max,
 			       unsigned int *param)
@@ -104,6 +108,12 @@ static int fpr_delay_set(const char *val, const struct kernel_param *kp)
 				   FPR_DELAY_MAX_MS, &fpr_params.delay_ms);
 }
 
+static int fpr_burst_set(const char *val, const struct kernel_param *kp)
+{
+	return fpr_delay_param_set("burst_mb", val, 0, FPR_BURST_MAX_MB,
+				   &fpr_params.burst_mb);
+}
+
 static int fpr_backoff_set(const char *val, const struct kernel_param *kp)
 {
 	return fpr_delay_param_set("backoff_max", val, 0, FPR_BACKOFF_MAX,
@@ -117,6 +127,11 @@ static const struct kernel_param_ops fpr_order_ops = {
 
 static const struct kernel_param_ops fpr_delay_ops = {
 	.set = fpr_delay_set,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops fpr_burst_ops = {
+	.set = fpr_burst_set,
 	.get = param_get_uint,
 };
 
@@ -137,3 +152,7 @@ module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_params.backoff_max,
 		0644);
 MODULE_PARM_DESC(backoff_max,
 		 "While reported memory is reallocated within a delay (allocate/free churn), lengthen the delay up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 4)");
+
+module_param_cb(burst_mb, &fpr_burst_ops, &fpr_params.burst_mb, 0644);
+MODULE_PARM_DESC(burst_mb,
+		 "A free of at least this many MiB (still free half a second later) is reported without waiting delay_ms, in passes 100 ms apart, unless the back-off is in force (uint, 0 = never to 1048576; default 128)");

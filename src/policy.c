@@ -8,10 +8,19 @@
  * delay_ms: when the page reporting core has work, it queues its pass
  * PAGE_REPORTING_DELAY (2 s) ahead, both after the first free and between
  * passes, and offers no way to change that. When the delay in force
- * (delay_ms, times the back-off multiplier of backoff.c) differs, a light
- * periodic check moves the core's pending pass so that it runs that long
- * after it was queued. With the default delay and no back-off nothing runs
- * here.
+ * (delay_ms, times the back-off multiplier of backoff.c, or FPR_BURST_MS
+ * during a large free) differs, a light periodic check moves the core's
+ * pending pass so that it runs that long after it was queued.
+ *
+ * burst_mb: the same check watches free memory. When it has grown by
+ * burst_mb since the check before and is still there at the next check,
+ * a large free is under way (a process exit, the first flush after
+ * loading): its passes run FPR_BURST_MS apart, until a second passes
+ * without a report, so the host gets it back within a second or two
+ * instead of the core's 2 s per 1/16 of each free list. Churn that frees
+ * less than burst_mb, or takes it back within a check, keeps delay_ms, and
+ * so does anything while the back-off is in force. With burst_mb=0, the
+ * default delay and no back-off, nothing runs here.
  *
  * The check is deferrable work: on an idle CPU its timer waits for the
  * next wake-up that something else causes, so an idle guest gets no
@@ -23,35 +32,80 @@
  * own; for longer ones (delay_ms above 2000, a back-off step), report()
  * ends such a pass at its first batch and queues it for the rest of the
  * delay (fpr_delay_early(): one batch isolated and put back, debugfs
- * delay_early). Between the passes of a backlog report.c moves each pass
- * at once (kick, not deferred).
+ * delay_early).
  *
  * The core's delay is checked at run time: a pass of its own found due
  * more than FPR_CORE_DELAY_MS ahead contradicts core.c's assumption 2,
  * and delay_ms is then turned off with a message (the core's own delay
  * holds, as with virtio_balloon).
  *
- * debugfs virtio_fpr/<device>/delay_checks and delay_early (for the
- * tests): the checks that ran, the passes ended as early.
+ * debugfs virtio_fpr/<device>/delay_checks, delay_early and bursts (for
+ * the tests): the checks that ran, the passes ended as early, the large
+ * frees seen.
  */
 #include <linux/debugfs.h>
 #include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/vmstat.h>
 
 #include "fpr.h"
 
-/* delay_ms, backed off while reported blocks come back quickly */
+/* A large free is being reported (and the back-off is not in force) */
+static bool fpr_burst_on(struct fpr_dev *fpr)
+{
+	return fpr_param_burst_pages() &&
+	       time_before(jiffies, READ_ONCE(fpr->burst_until));
+}
+
+/*
+ * delay_ms, backed off while reported blocks come back quickly, or
+ * FPR_BURST_MS while a large free is reported
+ */
 unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr)
 {
+	unsigned int step;
+
 	if (READ_ONCE(fpr->delay_broken))
 		return FPR_CORE_DELAY_MS;
-	return fpr_param_delay_at(fpr_backoff_step(fpr));
+	step = fpr_backoff_step(fpr);
+	if (!step && fpr_burst_on(fpr))
+		return min(FPR_BURST_MS, fpr_param_delay_ms());
+	return fpr_param_delay_at(step);
+}
+
+/*
+ * Called by the check: has free memory grown by burst_mb since the last
+ * check, and is it still there one check later? Memory that churn frees
+ * and takes back within a check is not a large free. From then on, and
+ * FPR_BURST_HOLD_MS after each report, passes come FPR_BURST_MS apart.
+ */
+static void fpr_burst_watch(struct fpr_dev *fpr)
+{
+	unsigned long free = global_zone_page_state(NR_FREE_PAGES);
+	unsigned long burst = fpr_param_burst_pages();
+
+	if (burst && !fpr_backoff_step(fpr) && free >= fpr->burst_mark + burst) {
+		if (fpr->burst_seen && !fpr_burst_on(fpr)) {
+			fpr->bursts++;
+			WRITE_ONCE(fpr->burst_until, jiffies +
+				   msecs_to_jiffies(FPR_BURST_HOLD_MS));
+		}
+		/* Compared with the same mark at the next check */
+		fpr->burst_seen = true;
+		return;
+	}
+	fpr->burst_seen = false;
+	fpr->burst_mark = free;
 }
 
 static unsigned long fpr_delay_period(struct fpr_dev *fpr)
 {
-	/* Well inside the core's 2 s, so a late check still finds the timer */
+	/*
+	 * Well inside the core's 2 s, so a late check still finds the timer,
+	 * and a large free is seen within half a second
+	 */
 	return msecs_to_jiffies(min(fpr_policy_delay_ms(fpr),
-				    FPR_CORE_DELAY_MS / 4));
+				    FPR_CORE_DELAY_MS / 8));
 }
 
 /*
@@ -136,10 +190,13 @@ static void fpr_delay_fn(struct work_struct *work)
 					   struct fpr_dev, delay_work);
 
 	fpr->delay_checks++;
+	if (!READ_ONCE(fpr->delay_broken))
+		fpr_burst_watch(fpr);
 	/* Back at the core's delay, a pass we moved went back too: done */
 	fpr_delay_move(fpr);
 	/* Also once delay_broken: the delay in force is the core's then */
-	if (fpr_policy_delay_ms(fpr) != FPR_CORE_DELAY_MS)
+	if (fpr_policy_delay_ms(fpr) != FPR_CORE_DELAY_MS ||
+	    (fpr_param_burst_pages() && !READ_ONCE(fpr->delay_broken)))
 		queue_delayed_work(system_freezable_wq, &fpr->delay_work,
 				   fpr_delay_period(fpr));
 }
@@ -209,6 +266,10 @@ void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents)
 {
 	fpr_backoff_account(fpr, sgl, nents);
+	/* The large free is still being reported: keep passes quick */
+	if (fpr_burst_on(fpr))
+		WRITE_ONCE(fpr->burst_until, jiffies +
+			   msecs_to_jiffies(FPR_BURST_HOLD_MS));
 }
 
 /* Reporting (re)starts, before registration: no back-off */
@@ -226,6 +287,9 @@ void fpr_policy_update(struct fpr_dev *fpr)
 		return;
 	}
 	spin_lock_irq(&fpr->delay_lock);
+	/* Registration: the first flush is a large free too */
+	if (!fpr->delay_live)
+		fpr->burst_mark = 0;
 	fpr->delay_live = true;
 	spin_unlock_irq(&fpr->delay_lock);
 	fpr_delay_kick(fpr);
@@ -248,4 +312,5 @@ void fpr_policy_debugfs_add(struct fpr_dev *fpr)
 			     &fpr->delay_checks);
 	debugfs_create_ulong("delay_early", 0400, fpr->debugfs,
 			     &fpr->delay_early);
+	debugfs_create_ulong("bursts", 0400, fpr->debugfs, &fpr->bursts);
 }

@@ -3,7 +3,8 @@
 """Reclaim benchmark: the same kernel and QEMU with (a) no balloon driver,
 (b) the in-tree virtio_balloon, (c) virtio_fpr at its defaults and (d)
 virtio_fpr tuned, under three workloads: free 1 GiB at once, a fragmented
-free (64 KiB holes), and an allocate/free churn loop. The churn loop runs in
+free (64 KiB holes), and an allocate/free churn loop; then what churn costs
+the host (QEMU's minor faults, quiet and loaded host). The churn loop runs in
 one guest per driver, alternately with the driver loaded and unloaded, so
 that guest-to-guest noise (about 10% under TCG) does not swamp the
 difference, with transparent huge pages off in the guest (see churn()),
@@ -175,6 +176,80 @@ def churn(k, name, cmd, pairs=4, seconds=12, thp=False):
                  reported if ours else None, pairs * seconds, *cost)
 
 
+# Host faults under churn: what reporting costs the host directly
+FAULT_CONFIGS = [
+    ("none", None, "no balloon driver"),
+    ("in-tree", "modprobe virtio_balloon", "in-tree virtio_balloon"),
+    ("fpr", "modprobe virtio_fpr", "virtio_fpr defaults"),
+    ("fpr-200", "modprobe virtio_fpr delay_ms=200", "virtio_fpr delay_ms=200"),
+]
+
+
+def qemu_minflt(g):
+    """Minor faults of the QEMU process so far (/proc/PID/stat field
+    10): each is the host mapping a guest page again, e.g. one it had
+    discarded after a report."""
+    with open("/proc/%d/stat" % g.proc.pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
+def host_hogs(n):
+    """N busy loops on the host (a loaded host), to stop with
+    stop_hogs()."""
+    return [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+            for _ in range(n)]
+
+
+def stop_hogs(hogs):
+    for h in hogs:
+        h.kill()
+        h.wait()
+
+
+def host_faults(k, name, cmd, seconds=60, hogs=0):
+    """QEMU minor faults during SECONDS of a 64 MiB allocate/touch/free
+    loop in a 2 GiB guest, started after the driver's first flush, with
+    HOGS busy loops on the host; and the MiB/s the loop reached."""
+    with Guest(k, name="bench-faults-" + name) as g:
+        if cmd:
+            g.run(cmd)
+        quiesce(g)
+        busy = host_hogs(hogs)
+        try:
+            f0 = qemu_minflt(g)
+            rate = churn_rate(g, 64, seconds)
+            faults = qemu_minflt(g) - f0
+        finally:
+            stop_hogs(busy)
+    return faults, rate
+
+
+def faults_table(k, configs, seconds):
+    """Host faults under churn per driver, on a quiet host and with two
+    busy loops on the host's cores; each minus the run without a driver."""
+    rows = {}
+    for name, cmd, label in configs:
+        print("faults: %s ..." % name, flush=True)
+        rows[name] = (label, host_faults(k, name, cmd, seconds),
+                      host_faults(k, name, cmd, seconds, hogs=2))
+    base = rows.get("none")
+    print("\n## Host faults under churn, %s, 2 GiB guest, QEMU TCG\n" %
+          k.krel)
+    print("| configuration | quiet host: QEMU minor faults (above no "
+          "driver) | loop MiB/s | loaded host: faults (above no driver) | "
+          "loop MiB/s |")
+    print("|---|---|---|---|---|")
+    for name, (label, quiet, loaded) in rows.items():
+        dq = quiet[0] - base[1][0] if base else 0
+        dl = loaded[0] - base[2][0] if base else 0
+        print("| %s | %d (%+d) | %.0f | %d (%+d) | %.0f |" %
+              (label, quiet[0], dq, quiet[1], loaded[0], dl, loaded[1]))
+    print("\n%d s of a 64 MiB allocate/touch/free loop after the first "
+          "flush; loaded: two busy loops on the host's cores meanwhile. "
+          "One run each: TCG timings are relative." % seconds)
+    return rows
+
+
 def reported_bytes(g):
     return fprsys.counters(g)["bytes"]
 
@@ -299,6 +374,11 @@ def main():
     ap.add_argument("--configs", default=",".join(c[0] for c in CONFIGS),
                     help="churn-only: which drivers, comma-separated "
                     "(none: the A/A control)")
+    ap.add_argument("--faults-only", action="store_true",
+                    help="only host faults under churn (quiet and loaded "
+                    "host), one guest per driver")
+    ap.add_argument("--fault-seconds", type=int, default=60,
+                    help="faults: length of the churn loop")
     ap.add_argument("--guest-thp", action="store_true",
                     help="churn: leave transparent huge pages on in the "
                     "guest (noisier under TCG)")
@@ -307,6 +387,9 @@ def main():
         ap.error("--pairs takes 2 to %d, --seconds at least 2" %
                  (len(T95) + 1))
     k = Kernel(args.series)
+    if args.faults_only:
+        faults_table(k, FAULT_CONFIGS, args.fault_seconds)
+        return 0
     if args.churn_only:
         for name, cmd, label in CONFIGS:
             if name not in args.configs.split(","):
@@ -377,6 +460,7 @@ def main():
     plot = write_plot(results, labels, k.krel)
     if plot:
         print("\nplot: %s" % plot)
+    faults_table(k, FAULT_CONFIGS, args.fault_seconds)
     return 0
 
 

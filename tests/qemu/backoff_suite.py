@@ -86,11 +86,11 @@ class BackoffScenarios:
                 delay = debug_delay(rate, mib)
                 # the first flush (judged by nothing) at the default
                 # delay: at the sized one it takes minutes there
-                g.run("modprobe virtio_fpr backoff_max=%d" % need)
+                g.run("modprobe virtio_fpr burst_mb=0 backoff_max=%d" % need)
                 reclaim.settle(g)
                 g.run("echo %d > %s/delay_ms" % (delay, PARAMS))
             else:
-                g.run("modprobe virtio_fpr delay_ms=%d" % delay)
+                g.run("modprobe virtio_fpr burst_mb=0 delay_ms=%d" % delay)
             reclaim.settle(g)
             c0 = counters(g)
             start(g, "churn", "fprmem churn %d" % mib)
@@ -177,7 +177,8 @@ class BackoffScenarios:
         # host nothing, and rightly leaves the step at 0
         pause = 3 * delay
         with self.guest("backoff-scale", mem_mib=4096) as g:
-            g.run("modprobe virtio_fpr order=1 delay_ms=%d" % delay)
+            g.run("modprobe virtio_fpr burst_mb=0 order=1 delay_ms=%d" %
+                  delay)
             reclaim.settle(g)
             cap = backoff_debugfs(g, "cap")
             reclaim.hold(g, frag_mib, how="frag %%d %d" % hole_kib,

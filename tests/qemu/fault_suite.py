@@ -27,6 +27,9 @@ DELAY_VALUES = (("9", False), ("10", True), ("2000", True), ("600000", True),
 BACKOFF_VALUES = (("0", True), ("3", True), ("6", True), ("7", False),
                   ("-1", False), ("0x2", True), ("4294967296", False),
                   ("two", False), ("", False))
+BURST_VALUES = (("0", True), ("128", True), ("1048576", True),
+                ("1048577", False), ("-1", False), ("1G", False),
+                ("", False))
 
 # QEMU virtio-balloon properties and the feature bit each one offers
 DEVICE_PROPS = (("free-page-reporting", 5), ("page-poison", 4),
@@ -192,7 +195,8 @@ class FaultScenarios:
         cases = [("order", v, ok) for v, ok in ORDER_VALUES] + \
             [("order", "0", lo == 0)] + \
             [("delay_ms", v, ok) for v, ok in DELAY_VALUES] + \
-            [("backoff_max", v, ok) for v, ok in BACKOFF_VALUES]
+            [("backoff_max", v, ok) for v, ok in BACKOFF_VALUES] + \
+            [("burst_mb", v, ok) for v, ok in BURST_VALUES]
         with self.guest("fuzz") as g:
             wrong = []
             for name, val, valid in cases:
@@ -206,7 +210,7 @@ class FaultScenarios:
             g.run("modprobe virtio_fpr")
             for name, val, valid in cases:
                 base = {"order": "9", "delay_ms": "2000",
-                        "backoff_max": "3"}[name]
+                        "backoff_max": "3", "burst_mb": "64"}[name]
                 path = "%s/%s" % (PARAMS, name)
                 g.run("echo %s > %s" % (base, path))
                 rc, _ = g.run("echo '%s' > %s" % (val, path), check=False)

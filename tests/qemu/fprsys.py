@@ -6,6 +6,8 @@ SYSFS = "/sys/bus/virtio/devices/virtio0"
 PARAMS = "/sys/module/virtio_fpr/parameters"
 DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
 CORE_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
+# Large frees seen (burst_mb)
+BURSTS = "/sys/kernel/debug/virtio_fpr/virtio0/bursts"
 
 
 def bound(g):

@@ -66,7 +66,7 @@ class IdleScenarios:
         core's 2 s must hold all the same (report() ends a pass that came
         at the core's expiry, fpr_delay_early())."""
         with self.guest("idle-smp", smp=2) as g:
-            g.run("modprobe virtio_fpr delay_ms=5000")
+            g.run("modprobe virtio_fpr burst_mb=0 delay_ms=5000")
             reclaim.settle(g)
             time.sleep(10)
             r = reclaim.measure(g, seconds=40, quiet=6)

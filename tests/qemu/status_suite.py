@@ -39,7 +39,7 @@ def sysfs_features(g):
 
 def params(g):
     return {p: int(g.read("%s/%s" % (PARAMS, p)))
-            for p in ("order", "delay_ms", "backoff_max")}
+            for p in ("order", "delay_ms", "backoff_max", "burst_mb")}
 
 
 def per_order_text(blocks):
@@ -102,8 +102,9 @@ class StatusScenarios:
             yn = {True: "yes", False: "no"}
             want = {
                 "Device:": "virtio0 (driver virtio_fpr)",
-                "Parameters:": "order=%d delay_ms=%d backoff_max=%d" %
-                (par["order"], par["delay_ms"], par["backoff_max"]),
+                "Parameters:": "order=%d delay_ms=%d backoff_max=%d "
+                "burst_mb=%d" % (par["order"], par["delay_ms"],
+                                 par["backoff_max"], par["burst_mb"]),
                 "Features:": "reporting %s, poison %s, stats %s, "
                 "deflate-on-OOM %s" % tuple(
                     yn[feat[n]] for n in ("reporting", "poison", "stats",

@@ -24,7 +24,7 @@ from hint_suite import HintScenarios  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
 from idle_suite import IdleScenarios  # noqa: E402
 from status_suite import StatusScenarios  # noqa: E402
-from fprsys import (CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
+from fprsys import (BURSTS, CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
                     counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
 # Why a debug kernel cannot meet a timing check
@@ -104,12 +104,20 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
             # Right after loading, while the first flush still runs: one
             # allocate/free cycle is not churn, and no pass is deferred
+            b0 = int(g.read(BURSTS))
             r = reclaim.measure(g)
             deferred = counters(g)["deferred"]
             self.check("reclaim-default", r.fraction >= 0.9 and
                        deferred == 0, "%s; %d passes deferred" %
                        (r.summary(), deferred))
-            t90_default = r.time_to(0.9) or 99.0
+            # A 1 GiB free is a large one (burst_mb=128): reported before
+            # the core's own first pass at 2 s, its passes 100 ms apart
+            t10 = r.time_to(0.1)
+            self.timed("burst-large-free", int(g.read(BURSTS)) > b0,
+                       t10 is not None and t10 < 1.5,
+                       "%d large frees seen; %s (the core's own first "
+                       "pass: 2 s)" % (int(g.read(BURSTS)) - b0,
+                                       r.summary()), SLOW_FREE)
 
             c = counters(g)
             self.check("counters",
@@ -124,6 +132,25 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        "reports %d, pages %d, errors %d, per order %s" %
                        (c["reports"], c["pages"], c["errors"],
                         c["blocks_per_order"]))
+
+            # 64 MiB of churn frees less than burst_mb: no large free
+            b0 = int(g.read(BURSTS))
+            start(g, "churn", "fprmem churn 64")
+            time.sleep(10)
+            _, churned = stop(g, "churn")
+            self.check("burst-not-churn", int(g.read(BURSTS)) == b0,
+                       "64 MiB churn for 10 s (%s): %d large frees seen" %
+                       (churned, int(g.read(BURSTS)) - b0))
+
+            # delay_ms alone: without the large-free rule, the core's 2 s
+            g.run("echo 0 > %s/burst_mb" % PARAMS)
+            r = reclaim.measure(g)
+            t10 = r.time_to(0.1)
+            self.timed("burst-off", r.fraction >= 0.9,
+                       t10 is not None and t10 >= 1.5,
+                       "burst_mb=0: %s (nothing before the core's 2 s)" %
+                       r.summary(), SLOW_FREE)
+            t90_default = r.time_to(0.9) or 99.0
 
             g.run("echo 200 > %s/delay_ms" % PARAMS)
             r = reclaim.measure(g)
