@@ -52,7 +52,7 @@ class BalloonScenarios:
     def balloon(self):
         with self.guest("balloon") as g:
             # No reporting for 10 min: what comes back here is the balloon's
-            g.run("modprobe virtio_fpr delay_ms=600000")
+            g.run("modprobe virtio_fpr delay_ms=600000 burst_mb=0")
             total0 = meminfo_kib(g, "MemTotal")
             self.balloon_granularity(g)
             # Touch most of the guest, so that inflating shows on the host

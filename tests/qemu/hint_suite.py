@@ -52,7 +52,7 @@ class HintScenarios:
         if driver == "fpr":
             # Reporting would zero the free memory before the migration:
             # its passes wait 10 min here, hinting alone makes the gap
-            g.run("modprobe virtio_fpr delay_ms=600000")
+            g.run("modprobe virtio_fpr delay_ms=600000 burst_mb=0")
         elif driver == "inbox":
             g.run("modprobe virtio_balloon")
         start(g, "dirty", "fprmem hold %d" % DIRTY)

@@ -29,27 +29,35 @@ class IdleScenarios:
     def idle(self):
         secs = 20
         with self.guest("idle") as g:
-            g.run("modprobe virtio_fpr delay_ms=10")
+            # burst_mb=0: delay_ms=2000 runs no check at all
+            g.run("modprobe virtio_fpr burst_mb=0 delay_ms=10")
             reclaim.settle(g)
             # delay_ms=10 polled every 10 ms before: 2000 checks here
             irq_10, chk_10 = self.idle_window(g, secs)
             g.run("echo 2000 > %s/delay_ms" % PARAMS)
-            # the default delay runs no check at all
             irq_def, chk_def = self.idle_window(g, secs)
+            # the defaults: burst_mb's watch runs the check (250 ms)
+            g.run("echo 128 > %s/burst_mb" % PARAMS)
+            irq_b, chk_b = self.idle_window(g, secs)
             # Deferrable: a check runs only when the CPU is awake anyway,
             # so at most once per timer interrupt; polling every 10 ms
             # would run 100 a second and add as many interrupts
             self.check("idle-no-wakeups",
                        chk_10 <= irq_10 and chk_10 < secs * 100 // 4 and
-                       irq_10 <= irq_def * 1.25 + 5 * secs,
+                       irq_10 <= irq_def * 1.25 + 5 * secs and
+                       chk_b <= irq_b and irq_b <= irq_def * 1.25 + 5 * secs,
                        "%d s idle: delay_ms=10 %d timer interrupts, %d "
                        "checks; delay_ms=2000 %d timer interrupts, %d "
-                       "checks" % (secs, irq_10, chk_10, irq_def, chk_def))
+                       "checks; the defaults (burst_mb=128) %d timer "
+                       "interrupts, %d checks" %
+                       (secs, irq_10, chk_10, irq_def, chk_def, irq_b,
+                        chk_b))
 
             # After the idle stretch the first pass still comes at
             # delay_ms, not at the core's 2 s: the free keeps the CPU busy
             # while the deferrable check moves the pass
-            g.run("echo 200 > %s/delay_ms" % PARAMS)
+            g.run("echo 200 > %s/delay_ms; echo 0 > %s/burst_mb" %
+                  (PARAMS, PARAMS))
             time.sleep(5)
             r = reclaim.measure(g)
             t10 = r.time_to(0.1)
