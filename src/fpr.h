@@ -21,9 +21,13 @@
 
 /* The core waits this long before a pass (PAGE_REPORTING_DELAY; core.c) */
 #define FPR_CORE_DELAY_MS	2000U
-/* A large free (burst_mb): passes this far apart, until this long idle */
+/* A large free (burst_mb, burst.c): passes this far apart */
 #define FPR_BURST_MS		100U
+/* ... until it reported what it grew, or this long without a report */
 #define FPR_BURST_HOLD_MS	1000U
+/* Taken back within this after it ended: the next burst waits, doubling */
+#define FPR_BURST_REUSE_MS	2000U
+#define FPR_BURST_COOLDOWN_MAX_MS	64000U
 /* The core's page_reporting_order before anyone set it (-1), or unknown */
 #define FPR_CORE_ORDER_UNSET	UINT_MAX
 /* Longest delay_ms, also the cap of the backed-off delay */
@@ -89,6 +93,23 @@ struct fpr_balloon {
 	struct fpr_balloon_stats counters;
 };
 
+/* burst.c: a large free, reported quickly; under lock */
+struct fpr_burst {
+	spinlock_t lock;		/* watch (check) vs reported (report()) */
+	bool active;			/* passes FPR_BURST_MS apart */
+	bool seen;			/* grew by burst_mb at the last check */
+	bool watching;			/* is the last burst taken back? */
+	long mark;			/* free pages at the last check */
+	long grown;			/* by how much the burst's free grew */
+	long left;			/* pages it still has to report */
+	long end_free;			/* free pages when it ended */
+	unsigned long until;		/* jiffies: ends unless a report */
+	unsigned long reuse_until;	/* jiffies: end of watching */
+	unsigned long hold_until;	/* jiffies: no burst before */
+	u32 cooldown_ms;		/* wait after a burst taken back */
+	unsigned long count;		/* bursts, for debugfs */
+};
+
 /* backoff.c: reuse of reported blocks, and the delay multiplier */
 struct fpr_backoff {
 	struct mutex lock;		/* report() vs memory notifier, reset */
@@ -132,6 +153,8 @@ struct fpr_hint {
 	struct workqueue_struct *wq;	/* freezable, CPU intensive: runs */
 	struct delayed_work work;
 	unsigned int poll_ms;		/* next look while waiting (work) */
+	unsigned long used;		/* buffers the device used (lock) */
+	unsigned long used_seen;	/* used at the work's last look */
 	struct shrinker shrinker;	/* before 6.7 (compat.h) */
 	struct shrinker *shrinker_p;	/* the registered one, or NULL */
 	atomic64_t runs;		/* runs started */
@@ -182,11 +205,7 @@ struct fpr_dev {
 	unsigned long delay_early;	/* passes ended as early (policy.c) */
 	unsigned long delay_expires;	/* expiry we last gave the pass */
 	unsigned long delay_queued;	/* when the core queued that pass */
-	/* A large free: passes FPR_BURST_MS apart (policy.c, delay_work) */
-	unsigned long burst_mark;	/* free pages at the last check */
-	bool burst_seen;		/* grew by burst_mb at the last check */
-	unsigned long burst_until;	/* jiffies: passes are quick until */
-	unsigned long bursts;		/* large frees seen, for debugfs */
+	struct fpr_burst burst;
 
 	struct fpr_backoff backoff;
 	struct fpr_stats stats;
@@ -238,7 +257,7 @@ static inline unsigned int fpr_param_backoff_max(void)
 	return READ_ONCE(fpr_params.backoff_max);
 }
 
-/* A free this large (base pages) is reported at once; 0: never */
+/* A free this large (base pages) is reported quickly; 0: never */
 static inline unsigned long fpr_param_burst_pages(void)
 {
 	return (unsigned long)READ_ONCE(fpr_params.burst_mb) <<
@@ -300,6 +319,14 @@ void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
 unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr);
 void fpr_policy_debugfs_add(struct fpr_dev *fpr);
+
+/* burst.c: a large free, reported in quick passes (policy.c asks) */
+void fpr_burst_init(struct fpr_dev *fpr);
+void fpr_burst_start(struct fpr_dev *fpr);
+void fpr_burst_watch(struct fpr_dev *fpr);
+bool fpr_burst_on(struct fpr_dev *fpr);
+void fpr_burst_reported(struct fpr_dev *fpr, unsigned long pages);
+void fpr_burst_debugfs_add(struct fpr_dev *fpr);
 
 /* backoff.c: longer delays while reported blocks are reused quickly */
 void fpr_backoff_init(struct fpr_dev *fpr);

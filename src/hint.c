@@ -101,6 +101,7 @@ static void fpr_hint_reap(struct fpr_dev *fpr)
 		return;
 	}
 	while ((token = virtqueue_get_buf(h->vq, &len))) {
+		h->used++;
 		if (token == &h->id_buf) {
 			h->id_queued = false;
 			continue;
@@ -268,7 +269,7 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id)
 	return true;
 }
 
-/* One run; -EBUSY when it could not start yet (retried by the work) */
+/* One run; an error if it could not start (the work retries or resets) */
 static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 {
 	struct fpr_hint *h = &fpr->hint;
@@ -316,13 +317,14 @@ static void fpr_hint_work(struct work_struct *work)
 	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
 	unsigned long delay = 0;
 	bool waiting;
+	int err;
 	u32 id;
 
 	/* Acks during a run only wake it */
 	spin_lock_irq(&h->lock);
 	h->waiting = false;
 	spin_unlock_irq(&h->lock);
-	/* Reset (a broken queue, a hung device): it holds no block now */
+	/* Reset (a broken queue, a hung device, teardown): it holds none */
 	if (fpr_device_is_reset(fpr)) {
 		fpr_hint_return(fpr, ULONG_MAX);
 		return;
@@ -330,10 +332,21 @@ static void fpr_hint_work(struct work_struct *work)
 	atomic_set(&h->config_pending, 0);
 	id = fpr_hint_read_id(fpr);
 	WRITE_ONCE(h->id_seen, id);
+	/* After STOP or DONE the host may use the same id again (spec) */
+	if (!fpr_hint_id_is_run(id))
+		h->cmd_id_active = VIRTIO_BALLOON_CMD_ID_STOP;
 	while (fpr_hint_id_is_run(id) && id != h->cmd_id_active) {
 		if (READ_ONCE(h->stopping) || fpr_device_is_reset(fpr))
 			return;
-		if (fpr_hint_run(fpr, id) == -EBUSY) {
+		err = fpr_hint_run(fpr, id);
+		if (err == -EIO) {
+			/* A broken queue: reset, which gives every block back */
+			dev_err(&fpr->vdev->dev, "free page queue broken; resetting the device\n");
+			fpr_device_reset(fpr);
+			return;
+		}
+		if (err) {
+			/* Retried later, never at once: no busy loop */
 			delay = msecs_to_jiffies(FPR_HINT_RETRY_MS);
 			break;
 		}
@@ -348,6 +361,10 @@ static void fpr_hint_work(struct work_struct *work)
 	waiting = !h->stopping && (delay || h->queued_blocks ||
 				   h->held_blocks || h->id_queued ||
 				   h->stop_queued);
+	/* The device used buffers since the last look: look again soon */
+	if (h->used != h->used_seen)
+		h->poll_ms = FPR_HINT_POLL_MS;
+	h->used_seen = h->used;
 	if (waiting && !delay) {
 		delay = msecs_to_jiffies(h->poll_ms);
 		h->poll_ms = min(2 * h->poll_ms, FPR_HINT_POLL_MAX_MS);

@@ -155,4 +155,4 @@ MODULE_PARM_DESC(backoff_max,
 
 module_param_cb(burst_mb, &fpr_burst_ops, &fpr_params.burst_mb, 0644);
 MODULE_PARM_DESC(burst_mb,
-		 "A free of at least this many MiB (still free half a second later) is reported without waiting delay_ms, in passes 100 ms apart, unless the back-off is in force (uint, 0 = never to 1048576; default 128)");
+		 "A free of at least this many MiB, still free at the next check (250 ms), is reported in passes 100 ms apart until done, unless delay_ms is above 2000 or the back-off is in force; large frees taken back soon wait a growing cooldown (uint, 0 = never to 1048576; default 128)");

@@ -12,14 +12,8 @@
  * during a large free) differs, a light periodic check moves the core's
  * pending pass so that it runs that long after it was queued.
  *
- * burst_mb: the same check watches free memory. When it has grown by
- * burst_mb since the check before and is still there at the next check,
- * a large free is under way (a process exit, the first flush after
- * loading): its passes run FPR_BURST_MS apart, until a second passes
- * without a report, so the host gets it back within a second or two
- * instead of the core's 2 s per 1/16 of each free list. Churn that frees
- * less than burst_mb, or takes it back within a check, keeps delay_ms, and
- * so does anything while the back-off is in force. With burst_mb=0, the
+ * burst_mb: the same check asks burst.c whether a large free is under
+ * way; its passes then run FPR_BURST_MS apart. With burst_mb=0, the
  * default delay and no back-off, nothing runs here.
  *
  * The check is deferrable work: on an idle CPU its timer waits for the
@@ -39,9 +33,8 @@
  * and delay_ms is then turned off with a message (the core's own delay
  * holds, as with virtio_balloon).
  *
- * debugfs virtio_fpr/<device>/delay_checks, delay_early and bursts (for
- * the tests): the checks that ran, the passes ended as early, the large
- * frees seen.
+ * debugfs virtio_fpr/<device>/delay_checks and delay_early (for the
+ * tests): the checks that ran, the passes ended as early.
  */
 #include <linux/debugfs.h>
 #include <linux/jiffies.h>
@@ -49,13 +42,6 @@
 #include <linux/vmstat.h>
 
 #include "fpr.h"
-
-/* A large free is being reported (and the back-off is not in force) */
-static bool fpr_burst_on(struct fpr_dev *fpr)
-{
-	return fpr_param_burst_pages() &&
-	       time_before(jiffies, READ_ONCE(fpr->burst_until));
-}
 
 /*
  * delay_ms, backed off while reported blocks come back quickly, or
@@ -71,31 +57,6 @@ unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr)
 	if (!step && fpr_burst_on(fpr))
 		return min(FPR_BURST_MS, fpr_param_delay_ms());
 	return fpr_param_delay_at(step);
-}
-
-/*
- * Called by the check: has free memory grown by burst_mb since the last
- * check, and is it still there one check later? Memory that churn frees
- * and takes back within a check is not a large free. From then on, and
- * FPR_BURST_HOLD_MS after each report, passes come FPR_BURST_MS apart.
- */
-static void fpr_burst_watch(struct fpr_dev *fpr)
-{
-	unsigned long free = global_zone_page_state(NR_FREE_PAGES);
-	unsigned long burst = fpr_param_burst_pages();
-
-	if (burst && !fpr_backoff_step(fpr) && free >= fpr->burst_mark + burst) {
-		if (fpr->burst_seen && !fpr_burst_on(fpr)) {
-			fpr->bursts++;
-			WRITE_ONCE(fpr->burst_until, jiffies +
-				   msecs_to_jiffies(FPR_BURST_HOLD_MS));
-		}
-		/* Compared with the same mark at the next check */
-		fpr->burst_seen = true;
-		return;
-	}
-	fpr->burst_seen = false;
-	fpr->burst_mark = free;
 }
 
 static unsigned long fpr_delay_period(struct fpr_dev *fpr)
@@ -190,7 +151,7 @@ static void fpr_delay_fn(struct work_struct *work)
 					   struct fpr_dev, delay_work);
 
 	fpr->delay_checks++;
-	if (!READ_ONCE(fpr->delay_broken))
+	if (!READ_ONCE(fpr->delay_broken) && fpr_param_burst_pages())
 		fpr_burst_watch(fpr);
 	/* Back at the core's delay, a pass we moved went back too: done */
 	fpr_delay_move(fpr);
@@ -205,6 +166,7 @@ void fpr_policy_init(struct fpr_dev *fpr)
 {
 	INIT_DEFERRABLE_WORK(&fpr->delay_work, fpr_delay_fn);
 	spin_lock_init(&fpr->delay_lock);
+	fpr_burst_init(fpr);
 	fpr_backoff_init(fpr);
 }
 
@@ -265,11 +227,14 @@ bool fpr_policy_defer(struct fpr_dev *fpr)
 void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents)
 {
+	struct scatterlist *sg;
+	unsigned long pages = 0;
+	unsigned int i;
+
 	fpr_backoff_account(fpr, sgl, nents);
-	/* The large free is still being reported: keep passes quick */
-	if (fpr_burst_on(fpr))
-		WRITE_ONCE(fpr->burst_until, jiffies +
-			   msecs_to_jiffies(FPR_BURST_HOLD_MS));
+	for_each_sg(sgl, sg, nents, i)
+		pages += sg->length >> PAGE_SHIFT;
+	fpr_burst_reported(fpr, pages);
 }
 
 /* Reporting (re)starts, before registration: no back-off */
@@ -281,17 +246,20 @@ void fpr_policy_reset(struct fpr_dev *fpr)
 /* delay_ms or backoff_max changed, or reporting (re)started */
 void fpr_policy_update(struct fpr_dev *fpr)
 {
+	bool was_live;
+
 	lockdep_assert_held(&fpr_lock);
 	if (!fpr->registered) {
 		fpr_policy_stop(fpr);
 		return;
 	}
 	spin_lock_irq(&fpr->delay_lock);
-	/* Registration: the first flush is a large free too */
-	if (!fpr->delay_live)
-		fpr->burst_mark = 0;
+	was_live = fpr->delay_live;
 	fpr->delay_live = true;
 	spin_unlock_irq(&fpr->delay_lock);
+	/* Registration: the first flush is a large free too */
+	if (!was_live)
+		fpr_burst_start(fpr);
 	fpr_delay_kick(fpr);
 }
 
@@ -312,5 +280,5 @@ void fpr_policy_debugfs_add(struct fpr_dev *fpr)
 			     &fpr->delay_checks);
 	debugfs_create_ulong("delay_early", 0400, fpr->debugfs,
 			     &fpr->delay_early);
-	debugfs_create_ulong("bursts", 0400, fpr->debugfs, &fpr->bursts);
+	fpr_burst_debugfs_add(fpr);
 }

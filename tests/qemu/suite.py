@@ -8,6 +8,7 @@ compaction, deflate-on-OOM). Prints one line per check and a closing
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -24,7 +25,8 @@ from hint_suite import HintScenarios  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
 from idle_suite import IdleScenarios  # noqa: E402
 from status_suite import StatusScenarios  # noqa: E402
-from fprsys import (BURSTS, CORE_ORDER, DRIVER, PARAMS, bound,  # noqa: E402
+from fprsys import (BURST_COOLDOWN, BURSTS, CORE_ORDER, DRIVER,  # noqa: E402
+                    PARAMS, SYSFS, bound,
                     counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
 # Why a debug kernel cannot meet a timing check
@@ -133,6 +135,19 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        (c["reports"], c["pages"], c["errors"],
                         c["blocks_per_order"]))
 
+            # The burst is over: delay_ms again, and no new one by itself
+            time.sleep(3)
+            b0 = int(g.read(BURSTS))
+            time.sleep(5)
+            delay_now = int(g.read(SYSFS + "/reporting/delay_ms"))
+            self.check("burst-ends", delay_now == 2000 and
+                       int(g.read(BURSTS)) == b0,
+                       "3 s after it: delay in force %d ms, %d bursts in "
+                       "5 s" % (delay_now, int(g.read(BURSTS)) - b0))
+
+            # Churn, without the back-off (in force, it holds bursts off
+            # too, and its longer delay would stay for the checks below)
+            g.run("echo 0 > %s/backoff_max" % PARAMS)
             # 64 MiB of churn frees less than burst_mb: no large free
             b0 = int(g.read(BURSTS))
             start(g, "churn", "fprmem churn 64")
@@ -141,6 +156,25 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             self.check("burst-not-churn", int(g.read(BURSTS)) == b0,
                        "64 MiB churn for 10 s (%s): %d large frees seen" %
                        (churned, int(g.read(BURSTS)) - b0))
+
+            # 256 MiB freed and taken back every few seconds: each burst
+            # is taken back, so the next waits a growing cooldown (not on
+            # a debug kernel: one round of that churn takes a minute)
+            if not self.k.debug:
+                b0 = int(g.read(BURSTS))
+                start(g, "churn", "fprmem churn 256 zero 1500")
+                time.sleep(40)
+                _, churned = stop(g, "churn")
+                m = re.search(r"churn (\d+) rounds", churned)
+                rounds = int(m.group(1)) if m else 0
+                bursts = int(g.read(BURSTS)) - b0
+                cool = int(g.read(BURST_COOLDOWN))
+                self.check("burst-cooldown",
+                           cool >= 4000 and 0 < bursts <= rounds * 2 // 3,
+                           "256 MiB churn, 1.5 s free each round, 40 s "
+                           "(%s): %d bursts, cooldown now %d ms" %
+                           (churned, bursts, cool))
+            g.run("echo 4 > %s/backoff_max" % PARAMS)
 
             # delay_ms alone: without the large-free rule, the core's 2 s
             g.run("echo 0 > %s/burst_mb" % PARAMS)
