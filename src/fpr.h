@@ -150,7 +150,7 @@ struct fpr_hint {
 	__virtio32 id_buf;		/* a run's id on the queue */
 	__virtio32 stop_buf;		/* VIRTIO_BALLOON_CMD_ID_STOP */
 	wait_queue_head_t acked;
-	struct workqueue_struct *wq;	/* freezable, CPU intensive: runs */
+	struct workqueue_struct *wq;	/* freezable, unbound: runs */
 	struct delayed_work work;
 	unsigned int poll_ms;		/* next look while waiting (work) */
 	unsigned long used;		/* buffers the device used (lock) */

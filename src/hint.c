@@ -21,12 +21,13 @@
  * "held" (used, waiting for the host's word to give them back). The two
  * id buffers are never rewritten while the device holds them.
  *
- * The work runs on a queue of our own (freezable, CPU intensive: a run is
- * long). Outside a run it waits on the queue's callback and the config
- * interrupt; while blocks are queued or held it also looks now and then,
- * from 100 ms up to 10 s apart: after a migration the destination uses
- * the buffers only once kicked, and a DONE written while the source was
- * stopped may come with no interrupt.
+ * The work runs on a queue of our own, freezable and unbound (a run is
+ * long; 7.x warns about a queue neither per-CPU nor unbound, and older
+ * kernels have no WQ_PERCPU). Outside a run it waits on the queue's
+ * callback and the config interrupt; while blocks are queued or held it
+ * also looks now and then, from 100 ms up to 10 s apart: after a
+ * migration the destination uses the buffers only once kicked, and a DONE
+ * written while the source was stopped may come with no interrupt.
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
@@ -453,7 +454,7 @@ int fpr_hint_register(struct fpr_dev *fpr)
 	if (!virtio_has_feature(fpr->vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		return 0;
 	h->wq = alloc_workqueue("virtio_fpr-hint/%s",
-				WQ_FREEZABLE | WQ_CPU_INTENSIVE, 0,
+				WQ_UNBOUND | WQ_FREEZABLE, 0,
 				dev_name(&fpr->vdev->dev));
 	if (!h->wq) {
 		err = -ENOMEM;
