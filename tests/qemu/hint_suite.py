@@ -157,14 +157,19 @@ class HintScenarios:
                 rounds = wait_for(lambda: hinting(src)["runs"] >= 2, 240,
                                   0.5)
                 h = hinting(src)
-                # (the shrinker may give some back: the guest runs short)
+                # (the shrinker may give some back: the guest runs short).
+                # The files are read one by one while it may run, and it
+                # counts a block returned before shrunk: so shrunk is read
+                # again after returned, and must have caught up with it
+                shrunk = hinting(src)["shrunk"]
                 self.check(tag + "/held-until-done",
                            bool(rounds) and h["held"] > 0 and
-                           h["returned"] == h["shrunk"],
+                           h["returned"] <= shrunk,
                            "after %d runs: %d MiB held, %d MiB given back "
-                           "before DONE, %d MiB of them by the shrinker" %
+                           "before DONE; %d MiB given back by the shrinker "
+                           "by the next look" %
                            (h["runs"], h["held"] >> 8, h["returned"] >> 8,
-                            h["shrunk"] >> 8))
+                            shrunk >> 8))
                 src.qmp("migrate_cancel")
                 q = migration(src, 120)
                 zero = wait_for(lambda: hinting(src)["held"] == 0, 30)
