@@ -114,6 +114,10 @@ class Guest:
                        "-cpu", cpu]
             console = "console=ttyS0 "
             channel = ["-serial", "chardev:cmd"]
+        if os.environ.get("FPR_QEMU"):
+            # FPR_QEMU=trixie: that suite's QEMU, from its chroot
+            machine[:1] = [os.path.join(SCRIPTS, "qemu.sh"),
+                           os.environ["FPR_QEMU"], machine[0]]
         cmd = machine + [
             "-accel", "tcg",
             "-smp", str(smp), "-m", str(mem_mib) + mem_opts,

@@ -23,6 +23,10 @@ PROPS = "free-page-hint=on,iothread=hint0"
 FAST = 4 << 30
 # Slow enough that a cancel finds the migration still running
 SLOW = 64 * MIB
+# The first QEMU whose TCG destinations arrive intact (docs/hinting.md,
+# "Destination integrity": 7.2 loses guest memory with either balloon
+# driver and without one, 10.0 with none of them)
+INTACT_QEMU = (10, 0)
 
 
 def migration(g, timeout=600):
@@ -73,6 +77,8 @@ class HintScenarios:
             with self.hint_guest(tag + "-dst", reporting,
                                  incoming="unix:" + sock) as dst:
                 wait_for(lambda: os.path.exists(sock), 30, 0.1)
+                v = src.qmp("query-version")["qemu"]
+                self.hint_qemu = (v["major"], v["minor"], v["micro"])
                 src.qmp("migrate-set-parameters",
                         **{"max-bandwidth": FAST})
                 t = time.monotonic()
@@ -151,14 +157,19 @@ class HintScenarios:
                 rounds = wait_for(lambda: hinting(src)["runs"] >= 2, 240,
                                   0.5)
                 h = hinting(src)
-                # (the shrinker may give some back: the guest runs short)
+                # (the shrinker may give some back: the guest runs short).
+                # The files are read one by one while it may run, and it
+                # counts a block returned before shrunk: so shrunk is read
+                # again after returned, and must have caught up with it
+                shrunk = hinting(src)["shrunk"]
                 self.check(tag + "/held-until-done",
                            bool(rounds) and h["held"] > 0 and
-                           h["returned"] == h["shrunk"],
+                           h["returned"] <= shrunk,
                            "after %d runs: %d MiB held, %d MiB given back "
-                           "before DONE, %d MiB of them by the shrinker" %
+                           "before DONE; %d MiB given back by the shrinker "
+                           "by the next look" %
                            (h["runs"], h["held"] >> 8, h["returned"] >> 8,
-                            h["shrunk"] >> 8))
+                            shrunk >> 8))
                 src.qmp("migrate_cancel")
                 q = migration(src, 120)
                 zero = wait_for(lambda: hinting(src)["held"] == 0, 30)
@@ -176,6 +187,24 @@ class HintScenarios:
                        and not out.startswith("verified 0 "), out)
             self.no_problems(src, tag)
 
+    def hint_intact(self, driver, name, run):
+        """The checksummed data on the destination of DRIVER's migration
+        RUN: asserted from INTACT_QEMU on. Older QEMUs under TCG lose
+        guest memory in some migrations whatever the guest runs (7.2:
+        with either balloon driver and without one, docs/hinting.md), so
+        that a lost destination says nothing about the driver there: the
+        result is printed, as skipped (FPR_QEMU=trixie checks it)."""
+        qemu = "QEMU %d.%d.%d" % self.hint_qemu
+        detail = "%s; %d MiB checksummed, on the destination with %s: %s" \
+            % (qemu, DATA, name, run[3][:160])
+        tag = "hint-%s/data-intact" % driver
+        if self.hint_qemu >= INTACT_QEMU:
+            self.check(tag, run[2], detail)
+        else:
+            print("skip %s: %s loses guest memory in migrations under TCG "
+                  "(docs/hinting.md); %s" % (self.name(tag), qemu, detail),
+                  flush=True)
+
     def hinting(self):
         runs = {}
         for driver in ("fpr", "inbox", "none"):
@@ -192,15 +221,8 @@ class HintScenarios:
                        "%.0f MiB in %.1f s" %
                        (fpr, runs["fpr"][1], inbox, runs["inbox"][1],
                         none, runs["none"][1]))
-            self.check("hint-none/data-intact", runs["none"][2],
-                       "%d MiB checksummed, on the destination: %s" %
-                       (DATA, runs["none"][3]))
-            # QEMU 7.2 under TCG loses guest memory in a hinted migration
-            # with virtio_balloon as well (docs/hinting.md): virtio_fpr's
-            # destination must be intact wherever virtio_balloon's is
-            self.check("hint-fpr/data-intact-as-virtio_balloon",
-                       runs["fpr"][2] or not runs["inbox"][2],
-                       "%d MiB checksummed; on the destination with "
-                       "virtio_fpr: %s; with virtio_balloon: %s" %
-                       (DATA, runs["fpr"][3][:160], runs["inbox"][3][:160]))
+        for d, name in (("fpr", "virtio_fpr"), ("inbox", "virtio_balloon"),
+                        ("none", "no balloon driver")):
+            if runs[d]:
+                self.hint_intact(d, name, runs[d])
         self.hint_cancel()
