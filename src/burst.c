@@ -15,13 +15,15 @@
  *
  * Churn of burst_mb or more (allocate/free cycles of hundreds of MiB)
  * would make every cycle a burst, reported and faulted back each time:
- * when free memory drops again by half a burst within FPR_BURST_REUSE_MS
- * of its end, the next burst waits a cooldown that doubles each time, up
- * to FPR_BURST_COOLDOWN_MAX_MS, and halves after a burst that stayed free.
+ * when free memory drops by half a burst below its highest since the
+ * burst began, during it or within FPR_BURST_REUSE_MS of its end, the
+ * burst ends and the next waits a cooldown that doubles each time, up to
+ * FPR_BURST_COOLDOWN_MAX_MS, and halves after a burst that stayed free.
  * Nothing is a burst while the back-off is in force, or when delay_ms
  * asks for more than the core's 2 s (the administrator wants it slower).
  *
- * debugfs virtio_fpr/<device>/bursts and burst_cooldown_ms (tests).
+ * debugfs virtio_fpr/<device>/bursts, bursts_taken_back and
+ * burst_cooldown_ms (for the tests).
  */
 #include <linux/debugfs.h>
 #include <linux/jiffies.h>
@@ -53,42 +55,47 @@ bool fpr_burst_on(struct fpr_dev *fpr)
 	return READ_ONCE(fpr->burst.active) && fpr_burst_allowed(fpr);
 }
 
-/* Under b->lock */
-static void fpr_burst_begin(struct fpr_dev *fpr, long pages)
+/* Under b->lock: PAGES to report, free memory is FREE now */
+static void fpr_burst_begin(struct fpr_dev *fpr, long pages, long free)
 {
 	struct fpr_burst *b = &fpr->burst;
 
 	b->left = pages;
 	b->grown = pages;
+	b->peak = free;
 	b->until = jiffies + msecs_to_jiffies(FPR_BURST_HOLD_MS);
+	b->watching = true;
 	WRITE_ONCE(b->active, true);
 	b->count++;
 }
 
-/* Under b->lock: the burst is over; watch whether it is taken back */
-static void fpr_burst_end(struct fpr_dev *fpr, long free)
+/* Under b->lock: the burst is over; still watch whether it is taken back */
+static void fpr_burst_end(struct fpr_dev *fpr)
 {
 	struct fpr_burst *b = &fpr->burst;
 
 	WRITE_ONCE(b->active, false);
-	b->end_free = free;
 	b->reuse_until = jiffies + msecs_to_jiffies(FPR_BURST_REUSE_MS);
-	b->watching = true;
 }
 
-/* Under b->lock: was the last burst taken back soon after it ended? */
+/* Under b->lock: is the last burst being taken back? */
 static void fpr_burst_judge(struct fpr_dev *fpr, long free)
 {
 	struct fpr_burst *b = &fpr->burst;
 
 	if (!b->watching)
 		return;
-	if (free + b->grown / 2 <= b->end_free) {
+	b->peak = max(b->peak, free);
+	if (free + b->grown / 2 <= b->peak) {
 		b->watching = false;
-		b->cooldown_ms = clamp(2 * b->cooldown_ms, FPR_BURST_REUSE_MS,
+		b->taken_back++;
+		b->cooldown_ms = clamp(2 * b->cooldown_ms,
+				       FPR_BURST_COOLDOWN_MIN_MS,
 				       FPR_BURST_COOLDOWN_MAX_MS);
 		b->hold_until = jiffies + msecs_to_jiffies(b->cooldown_ms);
-	} else if (time_after_eq(jiffies, b->reuse_until)) {
+		if (b->active)
+			fpr_burst_end(fpr);
+	} else if (!b->active && time_after_eq(jiffies, b->reuse_until)) {
 		b->watching = false;
 		b->cooldown_ms /= 2;
 	}
@@ -108,7 +115,7 @@ void fpr_burst_watch(struct fpr_dev *fpr)
 	fpr_burst_judge(fpr, free);
 	if (b->active) {
 		if (time_after_eq(jiffies, b->until))
-			fpr_burst_end(fpr, free);
+			fpr_burst_end(fpr);
 	} else if (fpr_burst_allowed(fpr) &&
 		   time_after_eq(jiffies, b->hold_until) &&
 		   free - b->mark >= burst) {
@@ -117,7 +124,7 @@ void fpr_burst_watch(struct fpr_dev *fpr)
 			b->seen = true;
 			goto out;
 		}
-		fpr_burst_begin(fpr, free - b->mark);
+		fpr_burst_begin(fpr, free - b->mark, free);
 	}
 	b->seen = false;
 	b->mark = free;
@@ -138,7 +145,7 @@ void fpr_burst_reported(struct fpr_dev *fpr, unsigned long pages)
 		b->left -= min_t(long, pages, b->left);
 		b->until = jiffies + msecs_to_jiffies(FPR_BURST_HOLD_MS);
 		if (!b->left)
-			fpr_burst_end(fpr, fpr_burst_free(fpr));
+			fpr_burst_end(fpr);
 	}
 	spin_unlock_irqrestore(&b->lock, flags);
 }
@@ -155,7 +162,7 @@ void fpr_burst_start(struct fpr_dev *fpr)
 	b->watching = false;
 	b->mark = free;
 	if (fpr_burst_allowed(fpr) && now >= (long)fpr_param_burst_pages())
-		fpr_burst_begin(fpr, now);
+		fpr_burst_begin(fpr, now, free);
 	spin_unlock_irq(&b->lock);
 }
 
@@ -169,4 +176,6 @@ void fpr_burst_debugfs_add(struct fpr_dev *fpr)
 	debugfs_create_ulong("bursts", 0400, fpr->debugfs, &fpr->burst.count);
 	debugfs_create_u32("burst_cooldown_ms", 0400, fpr->debugfs,
 			   &fpr->burst.cooldown_ms);
+	debugfs_create_ulong("bursts_taken_back", 0400, fpr->debugfs,
+			     &fpr->burst.taken_back);
 }

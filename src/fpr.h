@@ -25,8 +25,13 @@
 #define FPR_BURST_MS		100U
 /* ... until it reported what it grew, or this long without a report */
 #define FPR_BURST_HOLD_MS	1000U
-/* Taken back within this after it ended: the next burst waits, doubling */
-#define FPR_BURST_REUSE_MS	2000U
+/*
+ * Taken back within this after it ended: the next burst waits, 2 s,
+ * doubling. Generous: a wrong verdict only sends the next large free
+ * at delay_ms, as the core would.
+ */
+#define FPR_BURST_REUSE_MS	10000U
+#define FPR_BURST_COOLDOWN_MIN_MS	2000U
 #define FPR_BURST_COOLDOWN_MAX_MS	64000U
 /* The core's page_reporting_order before anyone set it (-1), or unknown */
 #define FPR_CORE_ORDER_UNSET	UINT_MAX
@@ -102,12 +107,13 @@ struct fpr_burst {
 	long mark;			/* free pages at the last check */
 	long grown;			/* by how much the burst's free grew */
 	long left;			/* pages it still has to report */
-	long end_free;			/* free pages when it ended */
+	long peak;			/* most free pages since it began */
 	unsigned long until;		/* jiffies: ends unless a report */
-	unsigned long reuse_until;	/* jiffies: end of watching */
+	unsigned long reuse_until;	/* jiffies: watching ends (if over) */
 	unsigned long hold_until;	/* jiffies: no burst before */
 	u32 cooldown_ms;		/* wait after a burst taken back */
 	unsigned long count;		/* bursts, for debugfs */
+	unsigned long taken_back;	/* of those, taken back soon */
 };
 
 /* backoff.c: reuse of reported blocks, and the delay multiplier */

@@ -8,6 +8,7 @@ DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
 CORE_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
 # Large frees seen (burst_mb)
 BURSTS = "/sys/kernel/debug/virtio_fpr/virtio0/bursts"
+BURSTS_BACK = "/sys/kernel/debug/virtio_fpr/virtio0/bursts_taken_back"
 BURST_COOLDOWN = "/sys/kernel/debug/virtio_fpr/virtio0/burst_cooldown_ms"
 
 

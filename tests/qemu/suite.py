@@ -25,7 +25,8 @@ from hint_suite import HintScenarios  # noqa: E402
 from hotplug_suite import HotplugScenarios  # noqa: E402
 from idle_suite import IdleScenarios  # noqa: E402
 from status_suite import StatusScenarios  # noqa: E402
-from fprsys import (BURST_COOLDOWN, BURSTS, CORE_ORDER, DRIVER,  # noqa: E402
+from fprsys import (BURST_COOLDOWN, BURSTS, BURSTS_BACK,  # noqa: E402
+                    CORE_ORDER, DRIVER,
                     PARAMS, SYSFS, bound,
                     counters, dmesg_has, feature, freeze_restore)
 TAINT_OK = (1 << 12) | (1 << 13)        # O: out-of-tree, E: unsigned
@@ -161,19 +162,20 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             # is taken back, so the next waits a growing cooldown (not on
             # a debug kernel: one round of that churn takes a minute)
             if not self.k.debug:
-                b0 = int(g.read(BURSTS))
+                b0, t0 = int(g.read(BURSTS)), int(g.read(BURSTS_BACK))
                 start(g, "churn", "fprmem churn 256 zero 1500")
                 time.sleep(40)
                 _, churned = stop(g, "churn")
                 m = re.search(r"churn (\d+) rounds", churned)
                 rounds = int(m.group(1)) if m else 0
                 bursts = int(g.read(BURSTS)) - b0
+                back = int(g.read(BURSTS_BACK)) - t0
                 cool = int(g.read(BURST_COOLDOWN))
                 self.check("burst-cooldown",
-                           cool >= 4000 and 0 < bursts <= rounds * 2 // 3,
+                           back >= 2 and 0 < bursts <= rounds // 2,
                            "256 MiB churn, 1.5 s free each round, 40 s "
-                           "(%s): %d bursts, cooldown now %d ms" %
-                           (churned, bursts, cool))
+                           "(%s): %d bursts, %d taken back; cooldown now "
+                           "%d ms" % (churned, bursts, back, cool))
             g.run("echo 4 > %s/backoff_max" % PARAMS)
 
             # delay_ms alone: without the large-free rule, the core's 2 s
