@@ -132,6 +132,31 @@ out:
 	spin_unlock_irq(&b->lock);
 }
 
+/*
+ * Before each report (policy.c): the check is deferrable, so a free that
+ * ends before it runs and leaves the CPU idle (a fast guest) is first seen
+ * when the core's pass wakes it, 2 s later. The growth is still there:
+ * start the burst now, so that the passes after this one come quickly.
+ */
+void fpr_burst_pass(struct fpr_dev *fpr)
+{
+	struct fpr_burst *b = &fpr->burst;
+	long free;
+
+	if (READ_ONCE(b->active) || !fpr_burst_allowed(fpr))
+		return;
+	free = fpr_burst_free(fpr);
+	spin_lock_irq(&b->lock);
+	fpr_burst_judge(fpr, free);
+	if (!b->active && time_after_eq(jiffies, b->hold_until) &&
+	    free - b->mark >= (long)fpr_param_burst_pages()) {
+		fpr_burst_begin(fpr, free - b->mark, free);
+		b->seen = false;
+		b->mark = free;
+	}
+	spin_unlock_irq(&b->lock);
+}
+
 /* After each acknowledged report of PAGES base pages */
 void fpr_burst_reported(struct fpr_dev *fpr, unsigned long pages)
 {
@@ -161,8 +186,11 @@ void fpr_burst_start(struct fpr_dev *fpr)
 	b->seen = false;
 	b->watching = false;
 	b->mark = free;
-	if (fpr_burst_allowed(fpr) && now >= (long)fpr_param_burst_pages())
+	if (fpr_burst_allowed(fpr) && now >= (long)fpr_param_burst_pages()) {
 		fpr_burst_begin(fpr, now, free);
+		/* Memory free at load was not just freed: no reuse verdict */
+		b->watching = false;
+	}
 	spin_unlock_irq(&b->lock);
 }
 

@@ -330,6 +330,7 @@ void fpr_policy_debugfs_add(struct fpr_dev *fpr);
 void fpr_burst_init(struct fpr_dev *fpr);
 void fpr_burst_start(struct fpr_dev *fpr);
 void fpr_burst_watch(struct fpr_dev *fpr);
+void fpr_burst_pass(struct fpr_dev *fpr);
 bool fpr_burst_on(struct fpr_dev *fpr);
 void fpr_burst_reported(struct fpr_dev *fpr, unsigned long pages);
 void fpr_burst_debugfs_add(struct fpr_dev *fpr);

@@ -212,6 +212,8 @@ bool fpr_policy_defer(struct fpr_dev *fpr)
 	/* The core's delay is not the one assumed: no back-off either */
 	if (READ_ONCE(fpr->delay_broken))
 		return false;
+	if (fpr_param_burst_pages())
+		fpr_burst_pass(fpr);
 	change = fpr_backoff_window_end(fpr);
 	if (change > 0) {
 		atomic64_inc(&fpr->stats.deferred);
