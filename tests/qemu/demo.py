@@ -36,7 +36,7 @@ def show(g, mib, seconds, label):
         rss = g.rss()
         print("   t=%5.1f s  %5d MiB  %s" % (t, rss // MIB, bar(rss, peak)),
               flush=True)
-        if t > seconds or (peak - rss) > 0.97 * (peak - base):
+        if t > seconds or (peak - rss) > 0.95 * (peak - base):
             break
         time.sleep(0.5)
     print("   host got back %d of %d MiB in %.1f s" %
