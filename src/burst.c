@@ -145,9 +145,9 @@ void fpr_burst_pass(struct fpr_dev *fpr)
 
 	if (READ_ONCE(b->active) || !fpr_burst_allowed(fpr))
 		return;
+	/* No verdict here: the pass holds a batch isolated (see the watch) */
 	free = fpr_burst_free(fpr);
 	spin_lock_irq(&b->lock);
-	fpr_burst_judge(fpr, free);
 	if (!b->active && time_after_eq(jiffies, b->hold_until) &&
 	    free - b->mark >= (long)fpr_param_burst_pages()) {
 		fpr_burst_begin(fpr, free - b->mark, free);
