@@ -161,10 +161,14 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        (churned, int(g.read(BURSTS)) - b0))
 
             # 256 MiB freed and taken back every few seconds: each burst
-            # is taken back, so the next waits a growing cooldown (not on
-            # a debug kernel: one round of that churn takes a minute)
-            if not self.k.debug:
+            # is taken back, so the next waits a growing cooldown. Not on
+            # a debug kernel (one round takes a minute there), nor from
+            # 6.7 on: its auto-tuned per-CPU lists keep most of such a
+            # churn and drain it gradually, so it is no large free there
+            # (6.12: no burst, 1012 MiB reported at the core's pace)
+            if not self.k.debug and self.k.base in ("5.10", "6.1"):
                 b0, t0 = int(g.read(BURSTS)), int(g.read(BURSTS_BACK))
+                p0 = counters(g)["pages"]
                 start(g, "churn", "fprmem churn 256 zero 1500")
                 time.sleep(40)
                 _, churned = stop(g, "churn")
@@ -173,16 +177,19 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                 bursts = int(g.read(BURSTS)) - b0
                 back = int(g.read(BURSTS_BACK)) - t0
                 cool = int(g.read(BURST_COOLDOWN))
+                mib = (counters(g)["pages"] - p0) * self.k.page_size >> 20
                 self.check("burst-cooldown",
                            back >= 2 and 0 < bursts <= rounds // 2,
                            "256 MiB churn, 1.5 s free each round, 40 s "
                            "(%s): %d bursts, %d taken back; cooldown now "
-                           "%d ms" % (churned, bursts, back, cool))
+                           "%d ms; %d MiB reported" %
+                           (churned, bursts, back, cool, mib))
             g.run("echo 4 > %s/backoff_max" % PARAMS)
 
             # delay_ms alone: without the large-free rule, the core's 2 s
             g.run("echo 0 > %s/burst_mb" % PARAMS)
-            r = reclaim.measure(g)
+            # quiet: no pass the churn above scheduled may still be pending
+            r = reclaim.measure(g, quiet=6)
             t10 = r.time_to(0.1)
             self.timed("burst-off", r.fraction >= 0.9,
                        t10 is not None and t10 >= 1.5,
