@@ -69,6 +69,13 @@ static void fpr_burst_begin(struct fpr_dev *fpr, long pages, long free)
 	b->count++;
 }
 
+/* Under b->lock: free memory grew by burst_mb, and no cooldown holds */
+static bool fpr_burst_grown(struct fpr_burst *b, long free)
+{
+	return time_after_eq(jiffies, b->hold_until) &&
+	       free - b->mark >= (long)fpr_param_burst_pages();
+}
+
 /* Under b->lock: the burst is over; still watch whether it is taken back */
 static void fpr_burst_end(struct fpr_dev *fpr)
 {
@@ -105,7 +112,7 @@ static void fpr_burst_judge(struct fpr_dev *fpr, long free)
 void fpr_burst_watch(struct fpr_dev *fpr)
 {
 	struct fpr_burst *b = &fpr->burst;
-	long free, burst = fpr_param_burst_pages();
+	long free;
 
 	/* A pass holds pages isolated: they would look taken and given back */
 	if (READ_ONCE(fpr->in_flight))
@@ -116,9 +123,7 @@ void fpr_burst_watch(struct fpr_dev *fpr)
 	if (b->active) {
 		if (time_after_eq(jiffies, b->until))
 			fpr_burst_end(fpr);
-	} else if (fpr_burst_allowed(fpr) &&
-		   time_after_eq(jiffies, b->hold_until) &&
-		   free - b->mark >= burst) {
+	} else if (fpr_burst_allowed(fpr) && fpr_burst_grown(b, free)) {
 		if (!b->seen) {
 			/* Still there at the next check? Same mark then */
 			b->seen = true;
@@ -148,8 +153,7 @@ void fpr_burst_pass(struct fpr_dev *fpr)
 	/* No verdict here: the pass holds a batch isolated (see the watch) */
 	free = fpr_burst_free(fpr);
 	spin_lock_irq(&b->lock);
-	if (!b->active && time_after_eq(jiffies, b->hold_until) &&
-	    free - b->mark >= (long)fpr_param_burst_pages()) {
+	if (!b->active && fpr_burst_grown(b, free)) {
 		fpr_burst_begin(fpr, free - b->mark, free);
 		b->seen = false;
 		b->mark = free;

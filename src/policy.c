@@ -49,14 +49,12 @@
  */
 unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr)
 {
-	unsigned int step;
-
 	if (READ_ONCE(fpr->delay_broken))
 		return FPR_CORE_DELAY_MS;
-	step = fpr_backoff_step(fpr);
-	if (!step && fpr_burst_on(fpr))
+	/* A burst is on only at back-off step 0 (burst.c) */
+	if (fpr_burst_on(fpr))
 		return min(FPR_BURST_MS, fpr_param_delay_ms());
-	return fpr_param_delay_at(step);
+	return fpr_param_delay_at(fpr_backoff_step(fpr));
 }
 
 static unsigned long fpr_delay_period(struct fpr_dev *fpr)
@@ -150,14 +148,15 @@ static void fpr_delay_fn(struct work_struct *work)
 	struct fpr_dev *fpr = container_of(to_delayed_work(work),
 					   struct fpr_dev, delay_work);
 
+	bool watch = fpr_param_burst_pages() && !READ_ONCE(fpr->delay_broken);
+
 	fpr->delay_checks++;
-	if (!READ_ONCE(fpr->delay_broken) && fpr_param_burst_pages())
+	if (watch)
 		fpr_burst_watch(fpr);
 	/* Back at the core's delay, a pass we moved went back too: done */
 	fpr_delay_move(fpr);
 	/* Also once delay_broken: the delay in force is the core's then */
-	if (fpr_policy_delay_ms(fpr) != FPR_CORE_DELAY_MS ||
-	    (fpr_param_burst_pages() && !READ_ONCE(fpr->delay_broken)))
+	if (fpr_policy_delay_ms(fpr) != FPR_CORE_DELAY_MS || watch)
 		queue_delayed_work(system_freezable_wq, &fpr->delay_work,
 				   fpr_delay_period(fpr));
 }
