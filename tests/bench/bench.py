@@ -4,12 +4,14 @@
 (b) the in-tree virtio_balloon, (c) virtio_fpr at its defaults and (d)
 virtio_fpr tuned, under three workloads: free 1 GiB at once, a fragmented
 free (64 KiB holes), and an allocate/free churn loop; then what churn costs
-the host (QEMU's minor faults, quiet and loaded host). The churn loop runs in
+the host (QEMU's minor faults and the MiB they mapped, quiet and loaded
+host); then large guests (8 and 16 GiB) freeing most of their memory, one
+at a time: t50/t90 against the size freed. The churn loop runs in
 one guest per driver, alternately with the driver loaded and unloaded, so
 that guest-to-guest noise (about 10% under TCG) does not swamp the
 difference, with transparent huge pages off in the guest (see churn()),
 and once without any driver as an A/A control. Prints a Markdown table and
-the target ratios, writes RSS-over-time data and a PNG plot (gnuplot) to
+the target ratios, writes RSS-over-time data and PNG plots (gnuplot) to
 build/bench/. Figures only: nothing here is a test."""
 
 import argparse
