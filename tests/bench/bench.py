@@ -485,16 +485,16 @@ def write_faults_plot(rows, series):
     os.makedirs(OUT, exist_ok=True)
     data = os.path.join(OUT, "faults.dat")
     with open(data, "w") as f:
-        for label, quiet, loaded in rows.values():
+        for name, (_, quiet, loaded) in rows.items():
             f.write('"%s" %d %d %.1f %.1f\n' % (
-                label.replace("virtio_", "").replace(" ", "\\n", 1),
-                quiet[0], loaded[0], quiet[2], loaded[2]))
+                name, quiet[0], loaded[0], quiet[2], loaded[2]))
     plot = os.path.join(OUT, "faults-%s.png" % series)
     bars = ("'%s' using %%d:xtic(1) title 'quiet host', '' using %%d "
             "title 'loaded host'" % data)
     script = ("set terminal pngcairo size 1000,450 noenhanced\n"
               "set output '%s'\nset multiplot layout 1,2 title "
-              "'Host faults during 60 s of 64 MiB churn (%s, TCG)'\n"
+              "'Host faults during 64 MiB churn (%s, TCG); none: no driver, "
+              "fpr: virtio_fpr defaults, fpr-200: delay_ms=200'\n"
               "set style data histogram\nset style histogram cluster "
               "gap 1\nset style fill solid 0.8 border -1\nset grid y\n"
               "set yrange [0:*]\nset key top left\n"
