@@ -4,12 +4,14 @@
 (b) the in-tree virtio_balloon, (c) virtio_fpr at its defaults and (d)
 virtio_fpr tuned, under three workloads: free 1 GiB at once, a fragmented
 free (64 KiB holes), and an allocate/free churn loop; then what churn costs
-the host (QEMU's minor faults, quiet and loaded host). The churn loop runs in
+the host (QEMU's minor faults and the MiB they mapped, quiet and loaded
+host); then large guests (8 and 16 GiB) freeing most of their memory, one
+at a time: t50/t90 against the size freed. The churn loop runs in
 one guest per driver, alternately with the driver loaded and unloaded, so
 that guest-to-guest noise (about 10% under TCG) does not swamp the
 difference, with transparent huge pages off in the guest (see churn()),
 and once without any driver as an A/A control. Prints a Markdown table and
-the target ratios, writes RSS-over-time data and a PNG plot (gnuplot) to
+the target ratios, writes RSS-over-time data and PNG plots (gnuplot) to
 build/bench/. Figures only: nothing here is a test."""
 
 import argparse
@@ -19,6 +21,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -193,6 +196,35 @@ def qemu_minflt(g):
         return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
+class RssRises:
+    """Samples QEMU's VmRSS every PERIOD s in a thread, between start()
+    and stop(): the sum of its rises is the MiB the host mapped in again
+    (4 KiB or 2 MiB a fault, with THP), a lower bound (a rise and a fall
+    within one period cancel out)."""
+
+    def __init__(self, g, period=0.1):
+        self.g, self.period = g, period
+        self.rises, self.done = 0, threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        last = self.g.rss()
+        while not self.done.wait(self.period):
+            now = self.g.rss()
+            self.rises += max(now - last, 0)
+            last = now
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        """MiB faulted back while sampling."""
+        self.done.set()
+        self.thread.join()
+        return self.rises / MIB
+
+
 def host_hogs(n):
     """N busy loops on the host (a loaded host), to stop with
     stop_hogs()."""
@@ -209,19 +241,21 @@ def stop_hogs(hogs):
 def host_faults(k, name, cmd, seconds=60, hogs=0):
     """QEMU minor faults during SECONDS of a 64 MiB allocate/touch/free
     loop in a 2 GiB guest, started after the driver's first flush, with
-    HOGS busy loops on the host; and the MiB/s the loop reached."""
+    HOGS busy loops on the host; the MiB/s the loop reached; the MiB
+    they faulted back (RssRises)."""
     with Guest(k, name="bench-faults-" + name) as g:
         if cmd:
             g.run(cmd)
         quiesce(g)
         busy = host_hogs(hogs)
         try:
-            f0 = qemu_minflt(g)
+            f0, rises = qemu_minflt(g), RssRises(g).start()
             rate = churn_rate(g, 64, seconds)
+            mib = rises.stop()
             faults = qemu_minflt(g) - f0
         finally:
             stop_hogs(busy)
-    return faults, rate
+    return faults, rate, mib
 
 
 def faults_table(k, configs, seconds):
@@ -232,22 +266,40 @@ def faults_table(k, configs, seconds):
         print("faults: %s ..." % name, flush=True)
         rows[name] = (label, host_faults(k, name, cmd, seconds),
                       host_faults(k, name, cmd, seconds, hogs=2))
+    print_faults(k, rows, seconds)
+    plot = write_faults_plot(rows, k.krel)
+    if plot:
+        print("\nplot: %s" % plot)
+    return rows
+
+
+def fmt_faults(run, base):
+    """One host's cells of a faults_table() row: faults (above BASE),
+    MiB faulted back (above BASE), loop MiB/s."""
+    df = run[0] - base[0] if base else 0
+    dm = run[2] - base[2] if base else 0
+    return "%d (%+d) | %.0f (%+.0f) | %.0f" % (run[0], df, run[2], dm,
+                                               run[1])
+
+
+def print_faults(k, rows, seconds):
     base = rows.get("none")
     print("\n## Host faults under churn, %s, 2 GiB guest, QEMU TCG\n" %
           k.krel)
     print("| configuration | quiet host: QEMU minor faults (above no "
-          "driver) | loop MiB/s | loaded host: faults (above no driver) | "
+          "driver) | MiB faulted back (above no driver) | loop MiB/s | "
+          "loaded host: faults (above no driver) | MiB faulted back | "
           "loop MiB/s |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name, (label, quiet, loaded) in rows.items():
-        dq = quiet[0] - base[1][0] if base else 0
-        dl = loaded[0] - base[2][0] if base else 0
-        print("| %s | %d (%+d) | %.0f | %d (%+d) | %.0f |" %
-              (label, quiet[0], dq, quiet[1], loaded[0], dl, loaded[1]))
+        print("| %s | %s | %s |" %
+              (label, fmt_faults(quiet, base and base[1]),
+               fmt_faults(loaded, base and base[2])))
     print("\n%d s of a 64 MiB allocate/touch/free loop after the first "
           "flush; loaded: two busy loops on the host's cores meanwhile. "
-          "One run each: TCG timings are relative." % seconds)
-    return rows
+          "MiB faulted back: the rises of QEMU's VmRSS sampled every "
+          "100 ms, summed. One run each: TCG timings are relative." %
+          seconds)
 
 
 def reported_bytes(g):
@@ -334,8 +386,148 @@ def run_config(k, name, cmd, args):
                            args.pairs, args.seconds, args.guest_thp)}
 
 
+# Scale: large guests freeing most of their memory, one guest at a time.
+# A scale_run() result: the Reclaim, the guest's boot and fill seconds.
+ScaleRun = collections.namedtuple("ScaleRun", "reclaim boot_s fill_s")
+SCALE = "2048:1024,8192:6144,16384:14336"
+
+
+def parse_sizes(text):
+    """--scale's GUEST_MIB:FREED_MIB,... as [(guest, freed)]."""
+    sizes = []
+    for item in text.split(","):
+        guest, freed = (int(x) for x in item.split(":"))
+        if not 0 < freed < guest:
+            raise ValueError("%s: freed must be below the guest's size" %
+                             item)
+        sizes.append((guest, freed))
+    return sizes
+
+
+def scale_run(k, name, cmd, guest_mib, free_mib, seconds):
+    """A GUEST_MIB guest with the driver loaded after its first flush
+    holds FREE_MIB (fprmem hold) and frees it: RSS sampled every 100 ms
+    until 98% is back or SECONDS passed."""
+    with Guest(k, mem_mib=guest_mib, name="bench-scale-" + name) as g:
+        if cmd:
+            g.run(cmd)
+            quiesce(g, limit=240)
+        r = reclaim.measure(g, mib=free_mib, seconds=seconds, until=0.98,
+                            period=0.1)
+        m = re.search(r"held \d+ MiB in ([\d.]+) s",
+                      g.read("/tmp/hold.log"))
+        bad = g.console_problems()
+        boot = g.boot_seconds
+    if bad:
+        print("  kernel problems with %s: %s" % (name, bad[:3]))
+    return ScaleRun(r, boot, float(m.group(1)) if m else None)
+
+
+def scale_table(k, configs, sizes, seconds):
+    """scale_run() per size and driver; prints a row as each ends (a
+    run can take minutes) and the table: {(name, guest, freed): run}."""
+    runs = {}
+    for guest, freed in sizes:
+        for name, cmd, label in configs:
+            print("scale: %s, %d MiB guest frees %d MiB ..." %
+                  (name, guest, freed), flush=True)
+            run = scale_run(k, name, cmd, guest, freed, seconds)
+            runs[(name, guest, freed)] = run
+            print("  " + fmt_scale(label, guest, run), flush=True)
+    print_scale(k, configs, runs, seconds)
+    plot = write_scale_plot(runs, {c[0]: c[2] for c in configs}, k.krel)
+    if plot:
+        print("\nplot: %s" % plot)
+    return runs
+
+
+def fmt_scale(label, guest, run):
+    r = run.reclaim
+    return "| %s | %d GiB | %.0f GiB | %.0f%% | %s | %s | %.0f | %s |" % (
+        label, guest // 1024, r.mib / 1024, 100 * r.fraction,
+        fmt_t(r.time_to(0.5)), fmt_t(r.time_to(0.9)), run.boot_s,
+        fmt_t(run.fill_s))
+
+
+def print_scale(k, configs, runs, seconds):
+    labels = {c[0]: c[2] for c in configs}
+    print("\n## Scale, %s, QEMU TCG\n" % k.krel)
+    print("| configuration | guest | freed | returned | t50 (s) | t90 (s) | "
+          "boot (s) | fill (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (name, guest, _), run in runs.items():
+        print(fmt_scale(labels[name], guest, run))
+    print("\nOne guest at a time; the driver loaded after boot and its "
+          "first flush done; the guest touches the memory (fill: fprmem "
+          "hold) and frees it; QEMU's RSS sampled every 100 ms until 98%% "
+          "is back or %d s passed; t50/t90: seconds after the free until "
+          "50%%/90%% of what the hold grew is back. Returned: at the last "
+          "sample. One run each: TCG timings are relative." % seconds)
+
+
 def fmt_t(t):
     return "-" if t is None else "%.1f" % t
+
+
+def gnuplot(script):
+    """Run a gnuplot SCRIPT: True if it drew."""
+    try:
+        subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print("no plot: %s" % e)
+        return False
+    return True
+
+
+def write_faults_plot(rows, series):
+    """Bar charts of faults_table()'s ROWS: QEMU minor faults and MiB
+    faulted back per driver, quiet and loaded host."""
+    os.makedirs(OUT, exist_ok=True)
+    data = os.path.join(OUT, "faults.dat")
+    with open(data, "w") as f:
+        for name, (_, quiet, loaded) in rows.items():
+            f.write('"%s" %d %d %.1f %.1f\n' % (
+                name, quiet[0], loaded[0], quiet[2], loaded[2]))
+    plot = os.path.join(OUT, "faults-%s.png" % series)
+    bars = ("'%s' using %%d:xtic(1) title 'quiet host', '' using %%d "
+            "title 'loaded host'" % data)
+    script = ("set terminal pngcairo size 1000,450 noenhanced\n"
+              "set output '%s'\nset multiplot layout 1,2 title "
+              "'Host faults during 64 MiB churn (%s, TCG); none: no driver, "
+              "fpr: virtio_fpr defaults, fpr-200: delay_ms=200'\n"
+              "set style data histogram\nset style histogram cluster "
+              "gap 1\nset style fill solid 0.8 border -1\nset grid y\n"
+              "set yrange [0:*]\nset key top left\n"
+              "set ylabel 'QEMU minor faults'\nplot %s\n"
+              "set ylabel 'MiB faulted back (VmRSS rises)'\nplot %s\n"
+              "unset multiplot\n" %
+              (plot, series, bars % (2, 3), bars % (4, 5)))
+    return plot if gnuplot(script) else None
+
+
+def write_scale_plot(runs, labels, series):
+    """t50 and t90 against the GiB freed, per driver: RUNS from
+    scale_table()."""
+    os.makedirs(OUT, exist_ok=True)
+    lines = []
+    for name in labels:
+        data = os.path.join(OUT, "scale-%s.dat" % name)
+        with open(data, "w") as f:
+            for (n, _, free), run in sorted(runs.items(),
+                                            key=lambda x: x[0][2]):
+                t90 = run.reclaim.time_to(0.9)
+                if n == name and t90 is not None:
+                    f.write("%.2f %.2f\n" % (free / 1024, t90))
+        lines.append("'%s' using 1:2 with linespoints lw 2 pt 7 title "
+                     "'%s'" % (data, labels[name]))
+    plot = os.path.join(OUT, "scale-%s.png" % series)
+    script = ("set terminal pngcairo size 900,500 noenhanced\n"
+              "set output '%s'\nset title 't90 of the memory freed coming "
+              "back to the host (%s, TCG)'\nset xlabel 'GiB freed'\n"
+              "set ylabel 't90 (s)'\nset grid\nset key top left\n"
+              "set xrange [0:*]\nset yrange [0:*]\nplot %s\n" %
+              (plot, series, ", ".join(lines)))
+    return plot if gnuplot(script) else None
 
 
 def write_plot(results, labels, series):
@@ -353,12 +545,7 @@ def write_plot(results, labels, series):
               "set title 'QEMU RSS after the guest frees 1 GiB (%s, TCG)'\n"
               "set xlabel 'seconds after free'\nset ylabel 'RSS (MiB)'\n"
               "set grid\nset key top right\nplot %s\n" % (plot, series, lines))
-    try:
-        subprocess.run(["gnuplot"], input=script.encode(), check=True)
-    except (OSError, subprocess.CalledProcessError) as e:
-        print("no plot: %s" % e)
-        return None
-    return plot
+    return plot if gnuplot(script) else None
 
 
 def main():
@@ -379,6 +566,17 @@ def main():
                     "host), one guest per driver")
     ap.add_argument("--fault-seconds", type=int, default=60,
                     help="faults: length of the churn loop")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="only the scale runs: large guests freeing most "
+                    "of their memory, one guest at a time")
+    ap.add_argument("--scale", default=SCALE,
+                    help="scale: GUEST_MIB:FREED_MIB,... (default %s)" %
+                    SCALE)
+    ap.add_argument("--scale-configs", default="in-tree,fpr",
+                    help="scale: which drivers, comma-separated (none: "
+                    "no driver, returns nothing)")
+    ap.add_argument("--scale-seconds", type=int, default=90,
+                    help="scale: longest RSS sampling after the free")
     ap.add_argument("--guest-thp", action="store_true",
                     help="churn: leave transparent huge pages on in the "
                     "guest (noisier under TCG)")
@@ -386,7 +584,16 @@ def main():
     if not 2 <= args.pairs <= len(T95) + 1 or args.seconds < 2:
         ap.error("--pairs takes 2 to %d, --seconds at least 2" %
                  (len(T95) + 1))
+    try:
+        sizes = parse_sizes(args.scale)
+    except ValueError as e:
+        ap.error("--scale: %s" % e)
+    scale_configs = [c for c in CONFIGS
+                     if c[0] in args.scale_configs.split(",")]
     k = Kernel(args.series)
+    if args.scale_only:
+        scale_table(k, scale_configs, sizes, args.scale_seconds)
+        return 0
     if args.faults_only:
         faults_table(k, FAULT_CONFIGS, args.fault_seconds)
         return 0
@@ -461,6 +668,7 @@ def main():
     if plot:
         print("\nplot: %s" % plot)
     faults_table(k, FAULT_CONFIGS, args.fault_seconds)
+    scale_table(k, scale_configs, sizes, args.scale_seconds)
     return 0
 
 
