@@ -32,22 +32,16 @@
  * reported blocks, and one allocate/free cycle would look like churn.
  *
  * The reported blocks are tracked in a bitmap over the guest's page frames,
- * one bit per 2^chunk_order pages, set at the block's first page. A second
- * bitmap, "taken", marks the chunks the page allocator hands out (its
- * tracepoint, core.c): the first page of a free block is always the first
- * one handed out of it. A block is reused if the allocator handed it out
- * since it was reported, or if its first page is no longer free (e.g.
- * isolated by compaction). A block merged with a freed buddy is neither:
- * the host still has it discarded. Telling the two apart matters for the
- * rule on one large allocation above: an allocate/free cycle reallocates
- * blocks that look untouched once freed, and counting them as free
- * deferred a pass after a 1 GiB allocate/free on 6.12 in an earlier
- * version. Where the tracepoint is missing, a block counts as kept only
- * while its first page is still marked reported, so a merged one counts
- * as reused (the log says so at probe). The tracepoint probe runs under
- * zone->lock for every block handed out: it returns at once while
- * nothing is tracked, else sets the bits of the range (bitmap_set(), not
- * atomic: a race with a clear misjudges one block).
+ * one bit per 2^chunk_order pages, set at the block's first page: a block
+ * is still reported while that page is a free buddy page marked reported
+ * (core.c).
+ * Anything else counts as reused, including a block merged with a freed
+ * buddy: at the end of a window it looks the same as one reallocated and
+ * freed, and the rule for one large allocation above depends on counting
+ * those (once freed, its blocks look untouched). Counting merged blocks
+ * as free was tried: before the second-window rule it deferred a pass after
+ * a 1 GiB allocate/free on 6.12 (one run in two), which the rule here
+ * also did on 6.1; with that rule it is not measured yet.
  * At most bo->cap blocks are tracked (one per 32 pages of RAM, at most
  * 32768: it bounds the scan); a window that had to leave a report
  * untracked for want of room clears the map after its judgement, so
@@ -76,8 +70,6 @@
 #include <linux/mutex.h>
 #include <linux/nodemask.h>
 #include <linux/notifier.h>
-#include <linux/overflow.h>
-#include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/seq_file.h>
 #include <linux/sizes.h>
@@ -124,24 +116,12 @@ static bool fpr_backoff_cover(struct fpr_backoff *bo, unsigned long end)
 {
 	unsigned int order = fpr_chunk_order(end);
 	unsigned long nbits = (end >> order) + 1;
-	struct fpr_backoff_taken *taken, *old_taken;
 	unsigned long *map, *old;
 
 	map = kvcalloc(BITS_TO_LONGS(nbits), sizeof(long), GFP_KERNEL);
 	if (!map)
 		return false;
-	taken = kvzalloc(struct_size(taken, bits, BITS_TO_LONGS(nbits)),
-			 GFP_KERNEL);
-	if (!taken) {
-		kvfree(map);
-		return false;
-	}
-	taken->nbits = nbits;
-	taken->chunk_order = order;
 	mutex_lock(&bo->lock);
-	old_taken = rcu_dereference_protected(bo->taken,
-					      lockdep_is_held(&bo->lock));
-	rcu_assign_pointer(bo->taken, taken);
 	old = bo->map;
 	if (old && order == bo->chunk_order) {
 		bitmap_copy(map, old, min(nbits, bo->nbits));
@@ -155,50 +135,7 @@ static bool fpr_backoff_cover(struct fpr_backoff *bo, unsigned long end)
 	bo->chunk_order = order;
 	mutex_unlock(&bo->lock);
 	kvfree(old);
-	/* The allocator's probe reads it under preempt_disable() */
-	if (old_taken) {
-		synchronize_rcu();
-		kvfree(old_taken);
-	}
 	return true;
-}
-
-/*
- * Called by the page allocator (core.c) under zone->lock for every block
- * it hands out: mark the chunks of [PFN, PFN + 2^ORDER)
- */
-static void fpr_backoff_taken_fn(void *data, unsigned long pfn,
-				 unsigned int order)
-{
-	struct fpr_backoff *bo = data;
-	struct fpr_backoff_taken *t;
-	unsigned long first, last;
-
-	/* data_race: written under bo->lock; a stale read marks or skips once */
-	if (!data_race(bo->tracked))
-		return;
-	t = rcu_dereference_sched(bo->taken);
-	if (!t)
-		return;
-	first = pfn >> t->chunk_order;
-	last = (pfn + BIT(order) - 1) >> t->chunk_order;
-	if (first >= t->nbits)
-		return;
-	if (first == last) {
-		if (!test_bit(first, t->bits))
-			set_bit(first, t->bits);
-		return;
-	}
-	bitmap_set(t->bits, first, min(last + 1, t->nbits) - first);
-}
-
-/* Free the map; reporting has stopped or never started */
-static void fpr_backoff_free_map(struct fpr_backoff *bo)
-{
-	kvfree(rcu_dereference_protected(bo->taken, true));
-	RCU_INIT_POINTER(bo->taken, NULL);
-	kvfree(bo->map);
-	bo->map = NULL;
 }
 
 static int fpr_backoff_mem_event(struct notifier_block *nb,
@@ -225,24 +162,11 @@ void fpr_backoff_init(struct fpr_dev *fpr)
 		goto err_free;
 	}
 	bo->mem_nb_registered = true;
-
-	bo->watch.fn = fpr_backoff_taken_fn;
-	bo->watch.data = bo;
-	err = fpr_core_alloc_watch(&bo->watch);
-	if (!err) {
-		bo->watching = true;
-		return;
-	}
-	dev_info(dev, "cannot see page allocations (%d): the back-off counts blocks merged after a report as reused\n",
-		 err);
-	mutex_lock(&bo->lock);
-	kvfree(rcu_dereference_protected(bo->taken, true));
-	RCU_INIT_POINTER(bo->taken, NULL);
-	mutex_unlock(&bo->lock);
 	return;
 
 err_free:
-	fpr_backoff_free_map(bo);
+	kvfree(bo->map);
+	bo->map = NULL;
 }
 
 /* After fpr_backoff_init(), failed or not; reporting has stopped */
@@ -250,25 +174,12 @@ void fpr_backoff_free(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
 
-	/* Waits for a running probe: none runs after this */
-	if (bo->watching)
-		fpr_core_alloc_unwatch(&bo->watch);
-	bo->watching = false;
 	/* Waits for a running notifier: none runs after this */
 	if (bo->mem_nb_registered)
 		unregister_memory_notifier(&bo->mem_nb);
 	bo->mem_nb_registered = false;
-	fpr_backoff_free_map(bo);
-}
-
-/* Forget which blocks the allocator handed out; with bo->lock held */
-static void fpr_backoff_untake(struct fpr_backoff *bo)
-{
-	struct fpr_backoff_taken *t;
-
-	t = rcu_dereference_protected(bo->taken, lockdep_is_held(&bo->lock));
-	if (t)
-		bitmap_zero(t->bits, t->nbits);
+	kvfree(bo->map);
+	bo->map = NULL;
 }
 
 /* Reporting (re)starts: nothing reported yet, no back-off */
@@ -282,7 +193,6 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	bo->flush_left = si.freeram / 2;
 	if (bo->map)
 		bitmap_zero(bo->map, bo->nbits);
-	fpr_backoff_untake(bo);
 	bo->tracked = 0;
 	bo->full = false;
 	bo->reported = 0;
@@ -314,53 +224,27 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr)
 	return step;
 }
 
-enum fpr_block_fate { FPR_BLOCK_KEPT, FPR_BLOCK_MERGED, FPR_BLOCK_REUSED };
-
-/* What became of the tracked block at BIT? With bo->lock held */
-static enum fpr_block_fate fpr_backoff_block_fate(struct fpr_backoff *bo,
-						  struct fpr_backoff_taken *t,
-						  unsigned long bit)
-{
-	unsigned long pfn = bit << bo->chunk_order;
-
-	if (fpr_core_block_reported(pfn) && (!t || !test_bit(bit, t->bits)))
-		return FPR_BLOCK_KEPT;
-	if (!t || test_bit(bit, t->bits) || !fpr_core_block_free(pfn))
-		return FPR_BLOCK_REUSED;
-	return FPR_BLOCK_MERGED;
-}
-
 /*
- * Forget tracked blocks the guest has reallocated, and those merged with
- * a freed buddy (the merged block is tracked if reported again); return
- * how many were reallocated. If a report of this window found no room,
- * forget them all: the next window tracks what it reports. Called with
- * bo->lock held.
+ * Forget tracked blocks the guest has reallocated; return how many. If a
+ * report of this window found no room, forget them all: the next window
+ * tracks what it reports. Called with bo->lock held.
  */
 static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned long bit, seen = 0, reused = 0, merged = 0;
-	struct fpr_backoff_taken *t;
-	enum fpr_block_fate fate;
+	unsigned long bit, pfn, seen = 0, reused = 0;
 
-	t = rcu_dereference_protected(bo->taken, lockdep_is_held(&bo->lock));
 	for_each_set_bit(bit, bo->map, bo->nbits) {
+		pfn = bit << bo->chunk_order;
 		if (!(++seen % 1024))
 			cond_resched();
-		fate = fpr_backoff_block_fate(bo, t, bit);
-		if (fate == FPR_BLOCK_KEPT)
+		if (fpr_core_block_reported(pfn))
 			continue;
 		__clear_bit(bit, bo->map);
-		if (fate == FPR_BLOCK_REUSED)
-			reused++;
-		else
-			merged++;
+		reused++;
 	}
-	fpr_backoff_untake(bo);
-	bo->tracked -= reused + merged;
+	bo->tracked -= reused;
 	atomic64_add(reused, &fpr->stats.reused);
-	atomic64_add(merged, &fpr->stats.merged);
 	/*
 	 * Judged after the blocks found reused are forgotten: the map may
 	 * have room for a few again, but this window had none for some of
@@ -460,7 +344,6 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	struct fpr_backoff_taken *t;
 	struct scatterlist *sg;
 	unsigned long pfn;
 	unsigned int i;
@@ -469,7 +352,6 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 		return;
 	WRITE_ONCE(bo->last_report, jiffies);
 	mutex_lock(&bo->lock);
-	t = rcu_dereference_protected(bo->taken, lockdep_is_held(&bo->lock));
 	for_each_sg(sgl, sg, nents, i) {
 		bo->reported_pages += sg->length >> PAGE_SHIFT;
 		bo->flush_left -= min(bo->flush_left,
@@ -484,9 +366,6 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			bo->full = true;
 			continue;
 		}
-		/* Handed out before this report: not since */
-		if (t)
-			clear_bit(pfn >> bo->chunk_order, t->bits);
 		if (!__test_and_set_bit(pfn >> bo->chunk_order, bo->map))
 			bo->tracked++;
 		bo->reported++;

@@ -43,33 +43,13 @@
  *    later core stops marking blocks, every reported block looks reused:
  *    the back-off lengthens the delay under any allocation after a free
  *    (backoff_max=0 turns it off); it never loses a page.
- *
- * Two facts of the page allocator (mm/page_alloc.c) the back-off reads too:
- *
- * 6. The tracepoint mm_page_alloc_zone_locked fires, under zone->lock,
- *    for every block the buddy allocator hands out (pcp refills included)
- *    with its first page and order; taking a page out of a free block
- *    always hands out the block's first page, the rest of it goes back to
- *    the free lists. Its prototype is checked at build time. We find it by
- *    name (for_each_kernel_tracepoint()); if a later kernel drops or moves
- *    it, fpr_core_alloc_watch() fails and the back-off says so and counts
- *    any block no longer marked reported as reused, as before (5. above).
- *    Free pages that compaction or alloc_contig_range() isolate pass no
- *    tracepoint: they are no longer free buddy pages, which 7. sees.
- * 7. A free page is a PageBuddy page or lies inside one: the first page of
- *    a free block of 2^k pages, k in page_private() (buddy_order() in
- *    mm/internal.h), aligned to its size. fpr_core_block_free() reads both
- *    unlocked, as 5. does; an order out of range reads as not free.
  */
 #include <linux/mm.h>
 #include <linux/memory_hotplug.h>
 #include <linux/module.h>
 #include <linux/page-flags.h>
-#include <linux/string.h>
 #include <linux/timer.h>
-#include <linux/tracepoint.h>
 #include <linux/workqueue.h>
-#include <trace/events/kmem.h>
 
 #include "fpr.h"
 
@@ -163,69 +143,4 @@ bool fpr_core_block_reported(unsigned long pfn)
 		return false;
 	/* data_race: as above. Not PageReported(): it asserts !compound */
 	return data_race(test_bit(PG_reported, fpr_page_flags(page)));
-}
-
-/* Is the page at PFN free: a free buddy page or inside one (7. above)? */
-bool fpr_core_block_free(unsigned long pfn)
-{
-	unsigned long head, order;
-	struct page *page;
-	unsigned int k;
-
-	for (k = 0; k <= FPR_MAX_ORDER; k++) {
-		head = pfn & ~(BIT(k) - 1);
-		page = pfn_to_online_page(head);
-		if (!page)
-			return false;
-		/* data_race: unlocked, as compaction scans; see 5. above */
-		if (!data_race(PageBuddy(page)))
-			continue;
-		/* data_race: as above; a stale order misjudges one block */
-		order = data_race(page_private(page));
-		if (order >= k && order <= FPR_MAX_ORDER)
-			return true;
-	}
-	return false;
-}
-
-/* The allocator's tracepoint (6. above), looked up at the first watch */
-static struct tracepoint *fpr_core_alloc_tp;
-
-static void fpr_core_find_tp(struct tracepoint *tp, void *priv)
-{
-	if (!strcmp(tp->name, "mm_page_alloc_zone_locked"))
-		*(struct tracepoint **)priv = tp;
-}
-
-static FPR_TP_ALLOC_PROBE(fpr_core_alloc_probe)
-{
-	struct fpr_core_alloc_watch *w = data;
-
-	w->fn(w->data, page_to_pfn(page), order);
-}
-
-/*
- * Call W->fn for every block the buddy allocator hands out, from
- * atomic context under zone->lock, until fpr_core_alloc_unwatch().
- */
-int fpr_core_alloc_watch(struct fpr_core_alloc_watch *w)
-{
-	struct tracepoint *tp = READ_ONCE(fpr_core_alloc_tp);
-
-	/* The build fails here if the tracepoint's prototype changes */
-	check_trace_callback_type_mm_page_alloc_zone_locked(fpr_core_alloc_probe);
-	if (!tp) {
-		for_each_kernel_tracepoint(fpr_core_find_tp, &tp);
-		if (!tp)
-			return -ENOENT;
-		WRITE_ONCE(fpr_core_alloc_tp, tp);
-	}
-	return tracepoint_probe_register(tp, fpr_core_alloc_probe, w);
-}
-
-/* After this, W->fn runs no more */
-void fpr_core_alloc_unwatch(struct fpr_core_alloc_watch *w)
-{
-	tracepoint_probe_unregister(fpr_core_alloc_tp, fpr_core_alloc_probe, w);
-	tracepoint_synchronize_unregister();
 }

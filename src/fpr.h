@@ -49,7 +49,6 @@ struct fpr_stats {
 	atomic64_t ack_timeouts;	/* FPR_ACK_WARN_SECS waits without ack */
 	atomic64_t resets;		/* device reset while it held buffers */
 	atomic64_t reused;		/* reported blocks reallocated (backoff.c) */
-	atomic64_t merged;		/* reported blocks merged, still free */
 	atomic64_t deferred;		/* passes deferred by the back-off */
 	atomic64_t blocks[FPR_NR_ORDERS];	/* reported blocks per order */
 	atomic64_t last_report_ms;	/* CLOCK_BOOTTIME of the last ack */
@@ -118,19 +117,6 @@ struct fpr_burst {
 };
 
 /* backoff.c: reuse of reported blocks, and the delay multiplier */
-/* core.c: fn(data, pfn, order) for every block the allocator hands out */
-struct fpr_core_alloc_watch {
-	void (*fn)(void *data, unsigned long pfn, unsigned int order);
-	void *data;
-};
-
-/* Blocks handed out since reported, one bit per map chunk (RCU) */
-struct fpr_backoff_taken {
-	unsigned long nbits;
-	unsigned int chunk_order;
-	unsigned long bits[];
-};
-
 struct fpr_backoff {
 	struct mutex lock;		/* report() vs memory notifier, reset */
 	struct notifier_block mem_nb;	/* memory hotplug */
@@ -138,9 +124,6 @@ struct fpr_backoff {
 	unsigned long off_start;	/* pfns going offline: not tracked */
 	unsigned long off_end;
 	unsigned long *map;		/* first chunk of each reported block */
-	struct fpr_backoff_taken __rcu *taken;	/* NULL: allocations unseen */
-	struct fpr_core_alloc_watch watch;
-	bool watching;			/* watch registered */
 	unsigned long nbits;
 	unsigned int chunk_order;	/* 2^chunk_order pages per bit */
 	unsigned long tracked;		/* bits set in map */
@@ -302,9 +285,6 @@ bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires);
 unsigned long fpr_core_pass_expired(struct fpr_dev *fpr);
 void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay);
 bool fpr_core_block_reported(unsigned long pfn);
-bool fpr_core_block_free(unsigned long pfn);
-int fpr_core_alloc_watch(struct fpr_core_alloc_watch *w);
-void fpr_core_alloc_unwatch(struct fpr_core_alloc_watch *w);
 
 /* device.c: waits for the device that end when it is reset, and resets */
 void fpr_device_init(struct fpr_dev *fpr);

@@ -43,8 +43,6 @@ FPR_REPORTING(in_flight, READ_ONCE(fpr->in_flight));
 FPR_REPORTING(last_report_ms, atomic64_read(&fpr->stats.last_report_ms));
 /* Reported blocks found reallocated at the end of a back-off window */
 FPR_REPORTING(reused_blocks, atomic64_read(&fpr->stats.reused));
-/* Reported blocks merged with a freed buddy: still free, not reused */
-FPR_REPORTING(merged_blocks, atomic64_read(&fpr->stats.merged));
 /* Passes the back-off ended unreported when it grew the delay */
 FPR_REPORTING(deferred, atomic64_read(&fpr->stats.deferred));
 /* The back-off step and the delay in force (delay_ms << step) */
@@ -85,7 +83,6 @@ static struct attribute *fpr_stats_attrs[] = {
 	&dev_attr_state.attr,
 	&dev_attr_reporting_last_report_ms.attr,
 	&dev_attr_reporting_reused_blocks.attr,
-	&dev_attr_reporting_merged_blocks.attr,
 	&dev_attr_reporting_deferred.attr,
 	&dev_attr_reporting_backoff_step.attr,
 	&dev_attr_reporting_delay_ms.attr,

@@ -52,17 +52,6 @@ static inline void fpr_reset_device(struct virtio_device *vdev)
 #define fpr_pr_set_order(pr, o)		do { } while (0)
 #endif
 
-/* 5.19 added percpu_refill to the mm_page_alloc_zone_locked tracepoint */
-#ifdef FPR_HAVE_TP_PERCPU_REFILL
-#define FPR_TP_ALLOC_PROBE(name)					\
-	void name(void *data, struct page *page, unsigned int order,	\
-		  int migratetype, int percpu_refill)
-#else
-#define FPR_TP_ALLOC_PROBE(name)					\
-	void name(void *data, struct page *page, unsigned int order,	\
-		  int migratetype)
-#endif
-
 /* 6.18 wrapped page->flags in memdesc_flags_t */
 #ifdef FPR_HAVE_MEMDESC_FLAGS
 #define fpr_page_flags(page)	(&(page)->flags.f)

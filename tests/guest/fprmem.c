@@ -15,9 +15,6 @@
  *                               PAUSE_MS: sleep that long after each free
  *   fprmem verify MIB SECONDS   keep MIB of checksummed data, re-check it
  *                               every second; print bytes checked/corrupt
- *   fprmem pairs MIB            touch MIB in 2 MiB huge pages, free every
- *                               other one (its neighbour, often its buddy,
- *                               stays), print "held", wait, free the rest
  */
 #include <errno.h>
 #include <signal.h>
@@ -103,24 +100,6 @@ static int cmd_frag(size_t len, size_t hole)
 	printf("held %zu MiB with %zu KiB holes\n", len / MIB, hole / 1024);
 	fflush(stdout);
 	wait_signal();
-	return 0;
-}
-
-static int cmd_pairs(size_t len)
-{
-	size_t huge = 2 * MIB, off;
-	unsigned char *raw = map(len + huge, 0);
-	unsigned char *p = (unsigned char *)(((uintptr_t)raw + huge - 1) &
-					     ~(uintptr_t)(huge - 1));
-
-	madvise(p, len, MADV_HUGEPAGE);
-	touch(p, len, 0x5a);
-	for (off = 0; off + 2 * huge <= len; off += 2 * huge)
-		madvise(p + off, huge, MADV_DONTNEED);
-	printf("held %zu MiB, every other huge page freed\n", len / MIB / 2);
-	fflush(stdout);
-	wait_signal();
-	munmap(raw, len + huge);
 	return 0;
 }
 
@@ -224,11 +203,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "churn"))
 		return cmd_churn(len, argc >= 4 && !strcmp(argv[3], "zero"),
 				 argc == 5 ? strtoul(argv[4], NULL, 0) : 0);
-	if (!strcmp(argv[1], "pairs"))
-		return cmd_pairs(len);
 	if (!strcmp(argv[1], "verify") && argc == 4)
 		return cmd_verify(len, strtoul(argv[3], NULL, 0));
 usage:
-	fprintf(stderr, "usage: fprmem hold|frag|pairs|check|churn|verify MIB [ARG]\n");
+	fprintf(stderr, "usage: fprmem hold|frag|check|churn|verify MIB [ARG]\n");
 	return 2;
 }

@@ -153,37 +153,7 @@ class BackoffScenarios:
                        "backoff_max=0: delay stays %s ms under churn, %d "
                        "reports, %d passes deferred" %
                        (sorted({d for _, d in off}), reports, deferred))
-            self.backoff_merged(g, delay)
         self.no_problems(g, "backoff")
-
-    def backoff_merged(self, g, delay):
-        # A reported block whose buddy is freed merges with it: no longer
-        # marked reported, yet free and still discarded on the host, so
-        # not reused. 512 MiB of huge pages, every other one freed: each
-        # freed one's buddy is mostly its held neighbour. Once the freed
-        # ones are reported, the holder exits; nothing else allocates,
-        # so the next window must find most of them merged and few
-        # reused (before, all of them counted as reused). Needs the
-        # allocator's tracepoint (backoff.c); the log says if it is
-        # missing, and then merged_blocks stays 0.
-        mib = 512
-        g.run("echo always > /sys/kernel/mm/transparent_hugepage/enabled")
-        reclaim.hold(g, mib, how="pairs %d", tag="pairs")
-        # until the freed half is reported: three windows and the ack
-        time.sleep((3 * max(delay, 1000) / 1000 + 2) * g.kernel.slow)
-        c0 = counters(g)
-        reclaim.release(g, "pairs")
-        # the pass after the exit judges the window first
-        time.sleep((3 * max(delay, 1000) / 1000 + 4) * g.kernel.slow)
-        c1 = counters(g)
-        merged = c1["merged_blocks"] - c0["merged_blocks"]
-        reused = c1["reused_blocks"] - c0["reused_blocks"]
-        pairs = mib // 4
-        self.check("backoff-merged",
-                   merged >= pairs // 4 and reused * 2 < merged,
-                   "%d MiB of huge pages, every other one freed and "
-                   "reported, then the rest: %d reported blocks merged, "
-                   "%d reused (of %d pairs)" % (mib, merged, reused, pairs))
 
     def backoff_scale(self):
         # More reported blocks than the back-off tracks: 1.5 GiB of 16 KiB
