@@ -322,7 +322,7 @@ void fpr_policy_stop(struct fpr_dev *fpr);
 bool fpr_policy_defer(struct fpr_dev *fpr);
 void fpr_policy_requeue(struct fpr_dev *fpr);
 void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
-			 unsigned int nents);
+			 unsigned int nents, unsigned long pages);
 unsigned int fpr_policy_delay_ms(struct fpr_dev *fpr);
 void fpr_policy_debugfs_add(struct fpr_dev *fpr);
 

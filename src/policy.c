@@ -224,17 +224,11 @@ bool fpr_policy_defer(struct fpr_dev *fpr)
 	return false;
 }
 
-/* Called with every acknowledged report */
+/* Called with every acknowledged report, of PAGES pages */
 void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
-			 unsigned int nents)
+			 unsigned int nents, unsigned long pages)
 {
-	struct scatterlist *sg;
-	unsigned long pages = 0;
-	unsigned int i;
-
 	fpr_backoff_account(fpr, sgl, nents);
-	for_each_sg(sgl, sg, nents, i)
-		pages += sg->length >> PAGE_SHIFT;
 	fpr_burst_reported(fpr, pages);
 }
 

@@ -11,10 +11,12 @@
 
 #include "fpr.h"
 
-static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
-		      unsigned int nents)
+/* Count an acknowledged report; returns its size in pages */
+static unsigned long fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
+			       unsigned int nents)
 {
 	struct fpr_stats *st = &fpr->stats;
+	unsigned long pages = 0;
 	struct scatterlist *sg;
 	unsigned int i, order;
 
@@ -22,10 +24,12 @@ static void fpr_count(struct fpr_dev *fpr, struct scatterlist *sgl,
 		order = get_order(sg->length);
 		if (order < FPR_NR_ORDERS)
 			atomic64_inc(&st->blocks[order]);
-		atomic64_add(sg->length >> PAGE_SHIFT, &st->pages);
+		pages += sg->length >> PAGE_SHIFT;
 	}
+	atomic64_add(pages, &st->pages);
 	atomic64_inc(&st->reports);
 	atomic64_set(&st->last_report_ms, ktime_get_boottime_ns() / NSEC_PER_MSEC);
+	return pages;
 }
 
 /*
@@ -76,8 +80,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	/* A reset device never uses the buffer: the pages go back unreported */
 	if (!used)
 		return -ENODEV;
-	fpr_count(fpr, sgl, nents);
-	fpr_policy_reported(fpr, sgl, nents);
+	fpr_policy_reported(fpr, sgl, nents, fpr_count(fpr, sgl, nents));
 	return 0;
 }
 
