@@ -434,8 +434,9 @@ def scale_table(k, configs, sizes, seconds):
             run = scale_run(k, name, cmd, guest, freed, seconds)
             runs[(name, guest, freed)] = run
             print("  " + fmt_scale(label, guest, run), flush=True)
-    print_scale(k, configs, runs, seconds)
-    plot = write_scale_plot(runs, {c[0]: c[2] for c in configs}, k.krel)
+    labels = {c[0]: c[2] for c in configs}
+    print_scale(k, labels, runs, seconds)
+    plot = write_scale_plot(runs, labels, k.krel)
     if plot:
         print("\nplot: %s" % plot)
     return runs
@@ -449,8 +450,7 @@ def fmt_scale(label, guest, run):
         fmt_t(run.fill_s))
 
 
-def print_scale(k, configs, runs, seconds):
-    labels = {c[0]: c[2] for c in configs}
+def print_scale(k, labels, runs, seconds):
     print("\n## Scale, %s, QEMU TCG\n" % k.krel)
     print("| configuration | guest | freed | returned | t50 (s) | t90 (s) | "
           "boot (s) | fill (s) |")
