@@ -37,6 +37,15 @@ class Reclaim:
                  fmt(self.time_to(0.5)), fmt(self.time_to(0.9))))
 
 
+def pcp_mib(g):
+    """MiB on the guest's per-CPU free lists (/proc/zoneinfo's pageset
+    counts): free pages that the buddy lists, and so page reporting, do
+    not see until the kernel drains them."""
+    pages = g.out("awk '$1 == \"count:\" { n += $2 } END { print n + 0 }' "
+                  "/proc/zoneinfo")
+    return int(pages) * g.kernel.page_size / MIB
+
+
 def hold(g, mib, how="hold %d", tag="hold"):
     """Start fprmem holding MIB in the guest; return once it is touched
     (at 20 MiB/s or more: a 14 GiB hold under TCG takes minutes)."""
