@@ -100,13 +100,15 @@ class BalloonScenarios:
             # Of what reached the buddy lists: the per-CPU lists can keep
             # tens of MiB of the free (7.2-arm64-16k: 47 to 98 MiB of 16
             # KiB pages, 7 to 15% of it; the kernel's auto-tuned limit,
-            # 6.7+), unreported by any driver until the kernel drains them
+            # 6.7+), unreported by any driver until the kernel drains them.
+            # More than a fifth there would say the test measures nothing
             pcp0 = reclaim.pcp_mib(g)
             r = reclaim.measure(g, mib=mib, seconds=15)
             kept = max(0.0, reclaim.pcp_mib(g) - pcp0)
             grown = max(r.peak - r.base, 1) / MIB
             self.check("reporting-with-balloon",
-                       r.fraction >= 0.9 * max(0.0, 1 - kept / grown),
+                       kept <= 0.2 * grown and
+                       r.fraction >= 0.9 * (1 - kept / grown),
                        "1 GiB inflated; delay_ms lowered from 600000 to "
                        "200 with a pass pending: %s; %.0f MiB of it stayed "
                        "on the per-CPU lists" % (r.summary(), kept))
