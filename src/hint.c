@@ -25,12 +25,12 @@
  * long; 7.x warns about a queue neither per-CPU nor unbound, and older
  * kernels have no WQ_PERCPU), at high priority: a run races the
  * migration, which sends every page not hinted yet, and at normal
- * priority a busy task on the same CPU took half of it (6.1, one vCPU:
- * 2000 MiB sent against 1500). Outside a run it waits on the queue's
- * callback and the config interrupt; while blocks are queued or held it
- * also looks now and then, from 100 ms up to 10 s apart: after a
- * migration the destination uses the buffers only once kicked, and a DONE
- * written while the source was stopped may come with no interrupt.
+ * priority a busy task on the same CPU took half of it (docs/hinting.md).
+ * Outside a run it waits on the queue's callback and the config
+ * interrupt; while blocks are queued or held it also looks now and then,
+ * from 100 ms up to 10 s apart: after a migration the destination uses
+ * the buffers only once kicked, and a DONE written while the source was
+ * stopped may come with no interrupt.
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>

@@ -105,7 +105,7 @@ class BalloonScenarios:
             pcp0 = reclaim.pcp_mib(g)
             r = reclaim.measure(g, mib=mib, seconds=15)
             kept = max(0.0, reclaim.pcp_mib(g) - pcp0)
-            grown = max(r.peak - r.base, 1) / MIB
+            grown = r.grown / MIB
             self.check("reporting-with-balloon",
                        kept <= 0.2 * grown and
                        r.fraction >= 0.9 * (1 - kept / grown),

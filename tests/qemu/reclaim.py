@@ -15,9 +15,13 @@ class Reclaim:
         self.peak = peak
         self.samples = samples          # [(seconds after free, rss)]
 
+    @property
+    def grown(self):
+        """Bytes the hold added to QEMU's RSS (at least 1)."""
+        return max(self.peak - self.base, 1)
+
     def fraction_at(self, rss):
-        grown = max(self.peak - self.base, 1)
-        return (self.peak - rss) / grown
+        return (self.peak - rss) / self.grown
 
     @property
     def fraction(self):
