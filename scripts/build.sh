@@ -32,23 +32,54 @@ cp -r "$FPR_TOP/src" "$FPR_TOP/include" "$work/"
 mkdir -p "$work/tests"
 cp -r "$FPR_TOP/tests/modules" "$work/tests/"
 
+# The headers kernel.sh made in the chroot are (still) there; the arm64
+# ones are marked once complete
+headers_ready() {
+	[ -f "$root/.fpr-ready" ] && [ -f "$root$kdir/Makefile" ] &&
+		{ [ ${#cross[@]} = 0 ] || [ -f "$root$kdir/.fpr-ready" ]; }
+}
+
 suite=$("$FPR_TOP/scripts/kernel.sh" chroot "$series")
 if [ -n "$suite" ]; then
 	root=$("$FPR_TOP/scripts/chroot.sh" "$suite")
+	# Another lane remakes the chroot (chroot.sh, exclusive lock) when
+	# it needs other headers: build under a shared lock, with ours still
+	# there once we hold it. Not while calling chroot.sh or kernel.sh
+	# headers: they may wait for the exclusive lock
+	exec 8>"$(fpr_chroot_lock "$suite")"
+	tries=0
+	until flock -s 8 && headers_ready; do
+		flock -u 8
+		tries=$((tries + 1))
+		[ "$tries" -lt 3 ] ||
+			die "the $suite chroot keeps losing the headers for $krel"
+		log "the $suite chroot was remade meanwhile: headers for $krel again"
+		"$FPR_TOP/scripts/kernel.sh" headers "$series" >/dev/null
+	done
 	# Debian's headers lack the script with which 6.19+ checks that
 	# sparse knows typeof_unqual (without it C=2 quietly runs no sparse):
-	# supply one that does that check
+	# supply one that does that check. The amd64 and arm64 builds share
+	# the common headers and may run it at once: each run checks a
+	# temporary file of its own (an older one shared a fixed name), and
+	# the script is replaced whole
 	common=$root$kdir/../linux-headers-${krel%-*64*}-common
 	valid=$common/scripts/checker-valid.sh
-	if grep -qs checker-valid.sh "$common/Makefile" && [ ! -x "$valid" ]; then
-		cat > "$valid" <<'EOS'
+	if grep -qs checker-valid.sh "$common/Makefile" &&
+	   { [ ! -x "$valid" ] || grep -qs '^# virtio-fpr:' "$valid"; }; then
+		cat > "$valid.$$" <<'EOS'
 #!/bin/sh
 # virtio-fpr: stands in for the kernel's scripts/checker-valid.sh
-printf 'int x; __typeof_unqual__(x) y;\n' > /tmp/fpr-checker.c
-"$@" -Wno-decl /tmp/fpr-checker.c 2>&1 | grep -q . || echo 1
-rm -f /tmp/fpr-checker.c
+f=$(mktemp --suffix=.c) || exit 0
+printf 'int x; __typeof_unqual__(x) y;\n' > "$f"
+"$@" -Wno-decl "$f" 2>&1 | grep -q . || echo 1
+rm -f "$f"
 EOS
-		chmod +x "$valid"
+		chmod +x "$valid.$$"
+		if cmp -s "$valid.$$" "$valid"; then
+			rm -f "$valid.$$"
+		else
+			mv -f "$valid.$$" "$valid"
+		fi
 	fi
 	# A folder of our own: other checkouts may share the chroot
 	mkdir -p "$root/build"
@@ -65,6 +96,7 @@ EOS
 	done
 	rm -rf "$work"
 	mv "$cwork" "$work"
+	exec 8>&-
 else
 	for d in src tests/modules; do
 		make -C "$kdir" M="$work/$d" "${cross[@]}" "$@" modules

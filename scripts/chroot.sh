@@ -25,8 +25,9 @@ if ready; then
 	echo "$root"
 	exit 0
 fi
-# Two builds may ask at once: one makes it, the other waits
-exec 8>"$FPR_CACHE/.$suite-chroot.lock"
+# Two builds may ask at once: one makes it, the other waits; and it is
+# remade only once the builds in it (scripts/build.sh: shared) are done
+exec 8>"$(fpr_chroot_lock "$suite")"
 flock 8
 if ready; then
 	echo "$root"

@@ -99,7 +99,7 @@ cmd_image() {
 	dir=$FPR_CACHE/kernels/$krel
 	if [ ! -f "$dir/.ready" ]; then
 		fpr_need xz-utils zstd kmod
-		[ "$series" = 6.1 ] && { apt-get update -qq || true; }
+		[ "$series" = 6.1 ] && fpr_apt_update
 		[ "$(flavour_of "$series")" = amd64 ] || arch=:arm64
 		rm -rf "$dir"
 		log "fetching kernel image $krel"
@@ -210,6 +210,17 @@ arm64_headers() {
 		fpr_download "$series" \
 			"linux-headers-${krel%-arm64*}-common=$ver" "$tmp"
 		fpr_download "$series" "$kver:amd64=$ver" "$tmp"
+		if [ -n "$root" ]; then
+			# Other lanes build in (shared lock) and remake (exclusive)
+			# the suite's chroot: write into it alone. Taken after
+			# chroot.sh, which takes it itself
+			exec 8>"$(fpr_chroot_lock "$suite")"
+			flock 8
+			if [ ! -f "$root/.fpr-ready" ]; then
+				rm -rf "$tmp"
+				die "the $suite chroot went away meanwhile"
+			fi
+		fi
 		for deb in "$tmp"/*.deb; do
 			dpkg-deb -x "$deb" "$dir"
 		done
@@ -226,6 +237,7 @@ arm64_headers() {
 				gcc-aarch64-linux-gnu libc6-dev-arm64-cross >&2
 		fi
 		touch "$dir/usr/src/linux-headers-$krel/.fpr-ready"
+		[ -z "$root" ] || exec 8>&-
 	fi
 	if [ -n "$root" ]; then
 		echo "/usr/src/linux-headers-$krel"

@@ -58,13 +58,34 @@ fpr_need() {
 		die "need root to install: ${missing[*]}"
 	fi
 	# One install at a time: run-all.sh builds the debug kernel in the
-	# background while the other tests install their packages
+	# background while the other tests install their packages. The
+	# timeout: apt run by anything else (unattended-upgrades) is waited
+	# for, not an error
 	(
 		flock 9
 		apt-get update -qq || true
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			-o DPkg::Lock::Timeout=300 \
 			--no-install-recommends "${missing[@]}" >/dev/null
 	) 9> "$FPR_CACHE/.apt-install.lock"
+}
+
+# apt-get update of the host's lists, under fpr_need's lock: apt-get
+# update does not wait for apt's locks (DPkg::Lock::Timeout leaves the
+# lists out), and the other lane's fpr_need fails on one held here
+fpr_apt_update() {
+	(
+		flock 9
+		apt-get update -qq || true
+	) 9> "$FPR_CACHE/.apt-install.lock"
+}
+
+# The lock of SUITE's chroot (scripts/chroot.sh): exclusive to make it or
+# write into it, shared to build in it (scripts/build.sh). Never ask for it
+# while holding it: a shared holder that waits for the exclusive lock in
+# a child waits for itself.
+fpr_chroot_lock() {
+	echo "$FPR_CACHE/.$1-chroot.lock"
 }
 
 # apt-get/apt-cache against the suites other than the host's, in a private
@@ -88,7 +109,9 @@ fpr_aptx_update() {
 	# make check's amd64 and arm64 halves may both get here first
 	(
 		flock 6
-		fpr_aptx_update_locked
+		# fpr_aptx under it (here or in a child) must not ask for the
+		# shared lock: a new request on the same file waits for us
+		FPR_APTX_LOCKED=1 fpr_aptx_update_locked
 	) 6> "$FPR_CACHE/.aptx-update.lock"
 }
 
@@ -120,8 +143,18 @@ fpr_aptx_update_locked() {
 fpr_aptx() {
 	local cmd=$1
 	shift
-	# shellcheck disable=SC2046
-	"$cmd" $(fpr_aptx_opts) "$@"
+	if [ -n "${FPR_APTX_LOCKED:-}" ]; then
+		# shellcheck disable=SC2046
+		"$cmd" $(fpr_aptx_opts) "$@"
+		return
+	fi
+	# The lists are read without apt's locks (Debug::NoLocking): a shared
+	# lock keeps fpr_aptx_update (exclusive) from rewriting them meanwhile
+	(
+		flock -s 6
+		# shellcheck disable=SC2046
+		"$cmd" $(fpr_aptx_opts) "$@"
+	) 6> "$FPR_CACHE/.aptx-update.lock"
 }
 
 # Download package $2 (from the extra suites unless SERIES is 6.1) to $3.

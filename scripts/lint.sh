@@ -38,7 +38,7 @@ checkpatch() {
 	if [ ! -x "$dir/scripts/checkpatch.pl" ]; then
 		fpr_need perl xz-utils
 		rm -rf "$dir" && mkdir -p "$dir"
-		apt-get update -qq || true
+		fpr_apt_update
 		(cd "$dir" && apt-get download -q linux-source >/dev/null 2>&1 &&
 		 apt-get download -q "$(apt-cache depends linux-source |
 			awk '/Depends: linux-source-/ { print $2; exit }')" >/dev/null 2>&1) ||

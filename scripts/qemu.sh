@@ -27,8 +27,11 @@ esac
 
 root=$("$FPR_TOP/scripts/chroot.sh" "$suite")
 if [ ! -x "$root/usr/bin/$bin" ]; then
-	exec 7>"$FPR_CACHE/.$suite-qemu.lock"
+	# Writes into the chroot: alone (builds in it hold the lock shared,
+	# and scripts/kernel.sh runs apt there for the arm64 cross gcc)
+	exec 7>"$(fpr_chroot_lock "$suite")"
 	flock 7
+	[ -f "$root/.fpr-ready" ] || die "the $suite chroot went away meanwhile"
 	if [ ! -x "$root/usr/bin/$bin" ]; then
 		log "installing $pkg in the $suite chroot"
 		chroot "$root" apt-get update -qq >&2
