@@ -154,12 +154,17 @@ class BackoffScenarios:
             c1 = counters(g)
             deferred = c1["deferred"] - c0["deferred"]
             reports = c1["reports"] - c0["reports"]
+            # the judge still sees the churn (reported blocks reused): it
+            # is the step that stays at 0
+            reused = c1["reused_blocks"] - c0["reused_blocks"]
             self.check("backoff-off",
                        all(s == (0, delay) for s in off) and
-                       deferred == 0 and reports > 0,
+                       deferred == 0 and reports > 0 and reused > 0,
                        "backoff_max=0: delay stays %s ms under churn, %d "
-                       "reports, %d passes deferred" %
-                       (sorted({d for _, d in off}), reports, deferred))
+                       "reports, %d reported blocks reused, %d passes "
+                       "deferred" %
+                       (sorted({d for _, d in off}), reports, reused,
+                        deferred))
         self.no_problems(g, "backoff")
 
     def backoff_scale(self):
