@@ -10,8 +10,8 @@
  * untold (the device forgot them with the reset).
  *
  * debugfs virtio_fpr/<device>/stall_acks (fault injection for the tests):
- * while set, the driver ignores used buffers, as if the device had stopped
- * acknowledging them.
+ * while set, the driver ignores used buffers on every queue (hint.c too),
+ * as if the device had stopped acknowledging them.
  */
 #include <linux/debugfs.h>
 #include <linux/jiffies.h>

@@ -148,8 +148,10 @@ struct fpr_hint {
 	bool waiting;			/* work waits for the device or DONE */
 	struct list_head queued;	/* blocks the device has not used */
 	struct list_head held;		/* used blocks, until DONE */
+	struct list_head ended;		/* used, their run ended: go back */
 	unsigned long queued_blocks;
 	unsigned long held_blocks;
+	unsigned long ended_blocks;
 	atomic_t config_pending;	/* re-read the command id */
 	u32 id_seen;			/* last command id read */
 	u32 cmd_id_active;		/* id of the last run started (work) */

@@ -17,9 +17,12 @@
  * again (page_poison, init_on_free), so the contents the host may have
  * dropped are never seen: hinting needs no PAGE_POISON.
  *
- * Lists, under hint->lock: "queued" (buffers the device has not used) and
- * "held" (used, waiting for the host's word to give them back). The two
- * id buffers are never rewritten while the device holds them.
+ * Lists, under hint->lock: "queued" (buffers the device has not used),
+ * "held" (used, waiting for the host's word to give them back) and
+ * "ended" (used after the host wrote DONE for their run: they go back at
+ * the work's next look, also when a new run has started since). A queued
+ * block's page_private() says whether its run ended. The two id buffers
+ * are never rewritten while the device holds them.
  *
  * The work runs on a queue of our own, freezable and unbound (a run is
  * long; 7.x warns about a queue neither per-CPU nor unbound, and older
@@ -48,11 +51,21 @@
 #define FPR_HINT_GFP		(__GFP_NORETRY | __GFP_NOWARN | __GFP_NOMEMALLOC)
 /* A full queue: how long a run waits for the device to use buffers */
 #define FPR_HINT_FULL_MS	1000U
+/*
+ * Blocks the device has not used yet are not the shrinker's to give back:
+ * a run keeps at most 1/32 of the guest's memory (at least 2 blocks, one
+ * with the device and one waiting) on the queue, so that a device that
+ * stops answering cannot starve the guest
+ */
+#define FPR_HINT_QUEUED_SHIFT	5
+#define FPR_HINT_QUEUED_MIN	2UL
 /* Looks while blocks are with the device or held: first and last gap */
 #define FPR_HINT_POLL_MS	100U
 #define FPR_HINT_POLL_MAX_MS	10000U
 /* A run that could not start (id buffers still with the device): retry */
 #define FPR_HINT_RETRY_MS	1000U
+/* page_private() of a queued block whose run the host ended with DONE */
+#define FPR_HINT_RUN_DONE	1UL
 
 static bool fpr_hint_id_is_run(u32 id)
 {
@@ -85,8 +98,9 @@ void fpr_hint_ack(struct virtqueue *vq)
 }
 
 /*
- * Move what the device used from queued to held; everything once it was
- * reset (it touches none of them again). Under hint->lock.
+ * Move what the device used from queued to held, or to ended if its run
+ * is over; everything once it was reset (it touches none of them again).
+ * Under hint->lock. stall_acks (device.c) leaves used buffers unseen.
  */
 static void fpr_hint_reap(struct fpr_dev *fpr)
 {
@@ -104,7 +118,8 @@ static void fpr_hint_reap(struct fpr_dev *fpr)
 		h->stop_queued = false;
 		return;
 	}
-	while ((token = virtqueue_get_buf(h->vq, &len))) {
+	while (!READ_ONCE(fpr->stall_acks) &&
+	       (token = virtqueue_get_buf(h->vq, &len))) {
 		h->used++;
 		if (token == &h->id_buf) {
 			h->id_queued = false;
@@ -115,33 +130,56 @@ static void fpr_hint_reap(struct fpr_dev *fpr)
 			continue;
 		}
 		page = token;
-		list_move(&page->lru, &h->held);
 		h->queued_blocks--;
-		h->held_blocks++;
+		if (page_private(page) == FPR_HINT_RUN_DONE) {
+			list_move(&page->lru, &h->ended);
+			h->ended_blocks++;
+		} else {
+			list_move(&page->lru, &h->held);
+			h->held_blocks++;
+		}
 	}
 }
 
-/* Give up to max held blocks back to the allocator; returns how many */
-static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long max)
+/* Move up to max blocks from list (count *n) to pages; returns how many */
+static unsigned long fpr_hint_take(struct list_head *list, unsigned long *n,
+				   struct list_head *pages, unsigned long max)
+{
+	struct page *page, *next;
+	unsigned long taken = 0;
+
+	list_for_each_entry_safe(page, next, list, lru) {
+		if (taken == max)
+			break;
+		list_move(&page->lru, pages);
+		taken++;
+	}
+	*n -= taken;
+	return taken;
+}
+
+/*
+ * Give up to max blocks back to the allocator, those of ended runs first,
+ * then, if held too, those waiting for DONE; returns how many
+ */
+static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long max,
+				     bool held)
 {
 	struct fpr_hint *h = &fpr->hint;
 	struct page *page, *next;
-	unsigned long n = 0;
+	unsigned long n;
 	LIST_HEAD(pages);
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
-	list_for_each_entry_safe(page, next, &h->held, lru) {
-		if (n == max)
-			break;
-		list_move(&page->lru, &pages);
-		n++;
-	}
-	h->held_blocks -= n;
+	n = fpr_hint_take(&h->ended, &h->ended_blocks, &pages, max);
+	if (held)
+		n += fpr_hint_take(&h->held, &h->held_blocks, &pages, max - n);
 	spin_unlock_irq(&h->lock);
 
 	list_for_each_entry_safe(page, next, &pages, lru) {
 		list_del(&page->lru);
+		set_page_private(page, 0);
 		__free_pages(page, FPR_HINT_ORDER);
 	}
 	atomic64_add(n * FPR_HINT_PAGES, &h->returned);
@@ -196,15 +234,19 @@ static int fpr_hint_send_id_wait(struct fpr_dev *fpr, bool start, u32 id)
 	return err;
 }
 
-/* Room on the queue for one more block and the STOP id, after a reap */
-static bool fpr_hint_room(struct fpr_dev *fpr)
+/*
+ * Room on the queue for one more block and the STOP id, after a reap,
+ * and fewer than max blocks unused by the device
+ */
+static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long max)
 {
 	struct fpr_hint *h = &fpr->hint;
 	bool room;
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
-	room = !h->vq || fpr_device_is_reset(fpr) || h->vq->num_free > 2;
+	room = !h->vq || fpr_device_is_reset(fpr) ||
+	       (h->vq->num_free > 2 && h->queued_blocks < max);
 	spin_unlock_irq(&h->lock);
 	return room;
 }
@@ -233,30 +275,39 @@ static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
 	       READ_ONCE(fpr->hint.id_seen) != id;
 }
 
-/* Hint one block; false when the run is over (no memory, no room) */
-static bool fpr_hint_one(struct fpr_dev *fpr, u32 id)
+/*
+ * Hint one block, with at most max unused by the device; false when the
+ * run is over (no memory, no room)
+ */
+static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 {
 	struct fpr_hint *h = &fpr->hint;
 	struct scatterlist sg;
 	struct page *page;
 	int err = -ENODEV;
 
-	if (!fpr_hint_room(fpr) &&
-	    !wait_event_idle_timeout(h->acked, fpr_hint_room(fpr) ||
-				     fpr_hint_interrupted(fpr),
-				     msecs_to_jiffies(FPR_HINT_FULL_MS)))
-		return false;
+	/* A config change that leaves the id alone only wakes the wait */
+	while (!fpr_hint_room(fpr, max)) {
+		if (!wait_event_idle_timeout(h->acked,
+					     fpr_hint_room(fpr, max) ||
+					     fpr_hint_interrupted(fpr),
+					     msecs_to_jiffies(FPR_HINT_FULL_MS)))
+			return false;
+		if (fpr_hint_run_over(fpr, id))
+			return false;
+	}
 	if (fpr_hint_run_over(fpr, id))
 		return false;
 	page = alloc_pages(FPR_HINT_GFP, FPR_HINT_ORDER);
 	if (!page)
 		return false;
+	set_page_private(page, 0);
 	sg_init_table(&sg, 1);
 	sg_set_page(&sg, page, PAGE_SIZE << FPR_HINT_ORDER, 0);
 
 	spin_lock_irq(&h->lock);
 	if (h->vq && !h->stopping && !fpr_device_is_reset(fpr) &&
-	    h->vq->num_free > 1) {
+	    h->vq->num_free > 1 && h->queued_blocks < max) {
 		err = virtqueue_add_inbuf(h->vq, &sg, 1, page, GFP_ATOMIC);
 		if (!err) {
 			list_add(&page->lru, &h->queued);
@@ -277,7 +328,7 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id)
 static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 {
 	struct fpr_hint *h = &fpr->hint;
-	unsigned long n;
+	unsigned long n, max;
 	int err;
 
 	err = fpr_hint_send_id_wait(fpr, true, id);
@@ -295,8 +346,13 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 	 * At most the guest's memory once: under pressure the shrinker frees
 	 * blocks that the run would otherwise take and hint again and again.
 	 */
+	max = max(totalram_pages() >> (FPR_HINT_ORDER + FPR_HINT_QUEUED_SHIFT),
+		  FPR_HINT_QUEUED_MIN);
 	for (n = totalram_pages() >> FPR_HINT_ORDER; n; n--) {
-		if (!fpr_hint_one(fpr, id))
+		/* Blocks of ended runs go back and are hinted again */
+		if (!(n % max))
+			fpr_hint_return(fpr, ULONG_MAX, false);
+		if (!fpr_hint_one(fpr, id, max))
 			break;
 		cond_resched();
 	}
@@ -307,6 +363,24 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 				     "cannot end free page hinting run %u: %d\n",
 				     id, err);
 	return 0;
+}
+
+/*
+ * The host wrote DONE: every block used so far goes back now, and those
+ * still queued once the device has used them (a later run does not
+ * hold them up).
+ */
+static void fpr_hint_done(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+	struct page *page;
+
+	spin_lock_irq(&h->lock);
+	fpr_hint_reap(fpr);
+	list_for_each_entry(page, &h->queued, lru)
+		set_page_private(page, FPR_HINT_RUN_DONE);
+	spin_unlock_irq(&h->lock);
+	fpr_hint_return(fpr, ULONG_MAX, true);
 }
 
 /*
@@ -330,7 +404,7 @@ static void fpr_hint_work(struct work_struct *work)
 	spin_unlock_irq(&h->lock);
 	/* Reset (a broken queue, a hung device, teardown): it holds none */
 	if (fpr_device_is_reset(fpr)) {
-		fpr_hint_return(fpr, ULONG_MAX);
+		fpr_hint_return(fpr, ULONG_MAX, true);
 		return;
 	}
 	atomic_set(&h->config_pending, 0);
@@ -358,13 +432,15 @@ static void fpr_hint_work(struct work_struct *work)
 		id = READ_ONCE(h->id_seen);
 	}
 	if (id == VIRTIO_BALLOON_CMD_ID_DONE)
-		fpr_hint_return(fpr, ULONG_MAX);
+		fpr_hint_done(fpr);
+	else
+		fpr_hint_return(fpr, ULONG_MAX, false);
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
 	waiting = !h->stopping && (delay || h->queued_blocks ||
-				   h->held_blocks || h->id_queued ||
-				   h->stop_queued);
+				   h->held_blocks || h->ended_blocks ||
+				   h->id_queued || h->stop_queued);
 	/* The device used buffers since the last look: look again soon */
 	if (h->used != h->used_seen)
 		h->poll_ms = FPR_HINT_POLL_MS;
@@ -416,7 +492,7 @@ static unsigned long fpr_hint_count(struct shrinker *s,
 	 */
 	spin_lock_irqsave(&h->lock, flags);
 	fpr_hint_reap(fpr);
-	held = h->held_blocks;
+	held = h->held_blocks + h->ended_blocks;
 	spin_unlock_irqrestore(&h->lock, flags);
 	return held * FPR_HINT_PAGES;
 }
@@ -429,7 +505,8 @@ static unsigned long fpr_hint_scan(struct shrinker *s,
 	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
 	unsigned long n;
 
-	n = fpr_hint_return(fpr, DIV_ROUND_UP(sc->nr_to_scan, FPR_HINT_PAGES));
+	n = fpr_hint_return(fpr, DIV_ROUND_UP(sc->nr_to_scan, FPR_HINT_PAGES),
+			    true);
 	atomic64_add(n * FPR_HINT_PAGES, &h->shrunk);
 	return n ? n * FPR_HINT_PAGES : SHRINK_STOP;
 }
@@ -441,6 +518,7 @@ void fpr_hint_init(struct fpr_dev *fpr)
 	spin_lock_init(&h->lock);
 	INIT_LIST_HEAD(&h->queued);
 	INIT_LIST_HEAD(&h->held);
+	INIT_LIST_HEAD(&h->ended);
 	init_waitqueue_head(&h->acked);
 	INIT_DELAYED_WORK(&h->work, fpr_hint_work);
 	h->poll_ms = FPR_HINT_POLL_MS;
@@ -528,7 +606,7 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 	cancel_delayed_work_sync(&h->work);
 
 	for (;;) {
-		fpr_hint_return(fpr, ULONG_MAX);
+		fpr_hint_return(fpr, ULONG_MAX, true);
 		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->id_queued) &&
 		    !READ_ONCE(h->stop_queued))
 			break;
@@ -545,6 +623,8 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 	spin_lock_irq(&h->lock);
 	h->vq = NULL;
 	spin_unlock_irq(&h->lock);
+	/* What the shrinker reaped since the last look (none is queued) */
+	fpr_hint_return(fpr, ULONG_MAX, true);
 }
 
 /* sysfs hinting/held: base pages hinted and not yet given back */
@@ -552,6 +632,6 @@ unsigned long fpr_hint_held(struct fpr_dev *fpr)
 {
 	struct fpr_hint *h = &fpr->hint;
 
-	return (READ_ONCE(h->queued_blocks) + READ_ONCE(h->held_blocks)) *
-	       FPR_HINT_PAGES;
+	return (READ_ONCE(h->queued_blocks) + READ_ONCE(h->held_blocks) +
+		READ_ONCE(h->ended_blocks)) * FPR_HINT_PAGES;
 }

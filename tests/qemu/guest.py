@@ -88,10 +88,11 @@ class Guest:
 
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
                  balloon_props="", smp=1, name="guest", extra=(),
-                 mem_opts="", incoming=None):
+                 mem_opts="", incoming=None, qemu=None):
         """incoming: a migration URI; the guest then comes from a source
         QEMU (migrate) instead of booting, and run() talks to it once the
-        migration completed."""
+        migration completed. qemu: a Debian suite whose QEMU runs the
+        guest (scripts/qemu.sh), as FPR_QEMU does for every guest."""
         self.kernel = kernel
         # Short: the QMP socket's path must fit sun_path (108 bytes)
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
@@ -114,10 +115,11 @@ class Guest:
                        "-cpu", cpu]
             console = "console=ttyS0 "
             channel = ["-serial", "chardev:cmd"]
-        if os.environ.get("FPR_QEMU"):
+        qemu = qemu or os.environ.get("FPR_QEMU")
+        if qemu:
             # FPR_QEMU=trixie: that suite's QEMU, from its chroot
-            machine[:1] = [os.path.join(SCRIPTS, "qemu.sh"),
-                           os.environ["FPR_QEMU"], machine[0]]
+            machine[:1] = [os.path.join(SCRIPTS, "qemu.sh"), qemu,
+                           machine[0]]
         cmd = machine + [
             "-accel", "tcg",
             "-smp", str(smp), "-m", str(mem_mib) + mem_opts,

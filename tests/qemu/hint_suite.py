@@ -9,9 +9,11 @@ cancelled migration. Mixed into suite.Scenarios."""
 import os
 import time
 
-from balloon_suite import MIB, actual_mib, wait_for
+import reclaim
+from balloon_suite import MIB, actual_mib, meminfo_kib, wait_for
+from binding_suite import TEARDOWN_LIMIT, timed
 from fault_suite import start, stop
-from fprsys import PARAMS, counters, feature
+from fprsys import PARAMS, counters, dmesg_has, feature
 from guest import GuestError
 
 MEM = 4096          # MiB of guest memory
@@ -23,6 +25,15 @@ PROPS = "free-page-hint=on,iothread=hint0"
 FAST = 4 << 30
 # Slow enough that a cancel finds the migration still running
 SLOW = 64 * MIB
+# hint_teardown: a migration to nowhere, slow enough that its first round
+# outlasts the scenario (the guest's used memory takes minutes at this
+# rate), and that can never converge
+NOWHERE = "exec:cat > /dev/null"
+CRAWL = 1 * MIB
+DOWNTIME_MS = 1
+# (a shell expands no pattern in a redirection)
+STALL = "for f in /sys/kernel/debug/virtio_fpr/*/stall_acks; do " \
+    "echo %d > $f; done"
 # The first QEMU whose TCG destinations arrive intact (docs/hinting.md,
 # "Destination integrity": 7.2 loses guest memory with either balloon
 # driver and without one, 10.0 with none of them)
@@ -226,3 +237,113 @@ class HintScenarios:
             if runs[d]:
                 self.hint_intact(d, name, runs[d])
         self.hint_cancel()
+
+    def hint_teardown(self):
+        """Every target, one guest and no second QEMU: migrations to
+        nowhere start hinting runs; reporting waits (delay_ms 10 min), so
+        that only hinted blocks are with the device. With its acks
+        stalled, a run stops at the blocks a silent device may keep (the
+        data checker is not killed for memory), rmmod finishes within the
+        teardown limit and gives every block back. After modprobe, blocks
+        still with the device when a migration is cancelled go back once
+        it answers, while the next migration's run goes on; cancelling
+        that one leaves nothing held."""
+        tag = "hint-teardown"
+        slow = self.k.slow
+        load = "modprobe virtio_fpr delay_ms=600000 burst_mb=0"
+
+        def mib(pages):
+            return pages * self.k.page_size >> 20
+
+        # Debian 12's QEMU 7.2 aborts an aarch64 TCG guest's migration
+        # (tcg_handle_interrupt: assertion failed: qemu_mutex_iothread_locked)
+        qemu = "trixie" if self.k.arch == "arm64" else None
+        with self.guest(tag, balloon_props=PROPS, extra=IOTHREAD,
+                        qemu=qemu) as g:
+            g.run(load)
+            start(g, "verify", "fprmem verify 128 100000")
+            # the driver's limit (hint.c): 1/32 of the memory, at least
+            # 2 blocks of the largest order
+            order = int(g.out("awk 'NR == 1 { print NF - 5 }' "
+                              "/proc/buddyinfo"))
+            pages = meminfo_kib(g, "MemTotal") * 1024 // self.k.page_size
+            cap = max(pages >> (order + 5), 2) << order
+
+            def stalled_run():
+                g.run(STALL % 1)
+                g.qmp("migrate", uri=NOWHERE)
+                last = [0]
+
+                def settled():
+                    held = hinting(g)["held"]
+                    done = held > 0 and held == last[0]
+                    last[0] = held
+                    return done
+                wait_for(settled, 120 * slow, 2)
+                return hinting(g)
+
+            g.qmp("migrate-set-parameters", **{
+                "max-bandwidth": CRAWL, "downtime-limit": DOWNTIME_MS})
+            h = stalled_run()
+
+            def free():
+                # with 16 KiB pages the blocks (32 MiB, pageblock order)
+                # go back to the per-CPU lists, outside MemFree
+                return meminfo_kib(g, "MemFree") / 1024 + reclaim.pcp_mib(g)
+            free0 = free()
+            rc, secs = timed(g, "rmmod virtio_fpr")
+            back = free() - free0
+            reset = dmesg_has(g, "hinted blocks in")
+            status = g.qmp("query-migrate").get("status")
+            self.check(tag + "/stalled-rmmod",
+                       h["runs"] == 1 and h["held"] == cap and
+                       rc == 0 and secs < TEARDOWN_LIMIT * slow and
+                       back >= mib(h["held"]) - 8 and reset and
+                       status == "active",
+                       "%d MiB hinted (limit %d MiB) in %d runs to a "
+                       "device that does not answer: rmmod in %.1f s "
+                       "(limit %.0f s), free %+.0f MiB; reset %s; "
+                       "migration %s" %
+                       (mib(h["held"]), mib(cap), h["runs"], secs,
+                        TEARDOWN_LIMIT * slow, back,
+                        "logged" if reset else "NOT logged", status))
+            g.qmp("migrate_cancel")
+            migration(g, 120)
+
+            g.run(load)
+            h = stalled_run()
+            g.qmp("migrate_cancel")
+            migration(g, 120)
+            # DONE reaches the driver (a config interrupt), then a new
+            # migration starts before the device answers again
+            time.sleep(3 * slow)
+            g.qmp("migrate", uri=NOWHERE)
+            g.run(STALL % 0)
+            ended = wait_for(lambda: hinting(g)["returned"] >= h["hinted"],
+                             30 * slow, 0.5)
+            status = g.qmp("query-migrate").get("status")
+            again = wait_for(lambda: hinting(g)["runs"] > h["runs"] and
+                             hinting(g)["held"] > 0, 120 * slow, 1)
+            h2 = hinting(g)
+            self.check(tag + "/ended-run-back",
+                       bool(ended) and status == "active" and bool(again),
+                       "%d MiB with the device when its migration was "
+                       "cancelled: %s while the next one was %s; that "
+                       "one's run: %d MiB held" %
+                       (mib(h["hinted"]), "given back" if ended else
+                        "NOT given back", status, mib(h2["held"])))
+            g.qmp("migrate_cancel")
+            q = migration(g, 120)
+            zero = wait_for(lambda: hinting(g)["held"] == 0, 30 * slow)
+            h3 = hinting(g)
+            self.check(tag + "/nothing-held",
+                       q.get("status") == "cancelled" and bool(zero) and
+                       h3["returned"] == h3["hinted"],
+                       "migration %s; then %d MiB held, %d MiB hinted, %d "
+                       "MiB returned" %
+                       (q.get("status"), mib(h3["held"]), mib(h3["hinted"]),
+                        mib(h3["returned"])))
+            rc, out = stop(g, "verify")
+            self.check(tag + "/data-intact", rc == 0 and " 0 corrupt" in out
+                       and not out.startswith("verified 0 "), out)
+        self.no_problems(g, tag)

@@ -486,7 +486,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
     # Targets that run only these (make check-all: everything)
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
-            "cycles20", "stall", "status")
+            "cycles20", "stall", "status", "hint_teardown")
     CORE_ONLY = ("5.10",)
     # arm64 (cross-built, TCG): make check runs CORE on one 4 KiB and one
     # 16 KiB page kernel, make check-all everything on every arm64 target
@@ -494,7 +494,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # CORE but poison and stall (6 min of the 14 a target takes there),
     # which make check runs on the amd64 kernels
     ARM64_CORE = ("main", "bad_load", "balloon", "balloon_only",
-                  "cycles20", "status")
+                  "cycles20", "status", "hint_teardown")
     # and these long ones on one arm64 target, as LONG on one amd64
     # kernel each (hotplug's DIMMs are announced only through ACPI on the
     # virt machine; these guests boot from a device tree)
@@ -508,7 +508,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
            "stall", "core_order", "hot_unplug", "hotplug", "feature_matrix",
            "params_fuzz", "backoff", "backoff_scale", "exercise", "idle",
-           "status", "status_more", "hinting")
+           "status", "status_more", "hint_teardown", "hinting")
 
 
 def main():
