@@ -163,6 +163,7 @@ struct fpr_hint {
 	unsigned int poll_ms;		/* next look while waiting (work) */
 	unsigned long used;		/* buffers the device used (lock) */
 	unsigned long used_seen;	/* used at the work's last look */
+	unsigned long used_at;		/* jiffies: a block used last (lock) */
 	struct shrinker shrinker;	/* before 6.7 (compat.h) */
 	struct shrinker *shrinker_p;	/* the registered one, or NULL */
 	atomic64_t runs;		/* runs started */

@@ -53,12 +53,14 @@
 #define FPR_HINT_FULL_MS	1000U
 /*
  * Blocks the device has not used yet are not the shrinker's to give back:
- * a run keeps at most 1/32 of the guest's memory (at least 2 blocks, one
- * with the device and one waiting) on the queue, so that a device that
- * stops answering cannot starve the guest
+ * past 1/32 of the guest's memory (at least 2 blocks, one with the device
+ * and one waiting) on the queue, a run queues more only while the device
+ * used a buffer in the last FPR_HINT_PACE_MS, so that a device that stops
+ * answering cannot starve the guest and a slow one does not slow the run
  */
 #define FPR_HINT_QUEUED_SHIFT	5
 #define FPR_HINT_QUEUED_MIN	2UL
+#define FPR_HINT_PACE_MS	200U
 /* Looks while blocks are with the device or held: first and last gap */
 #define FPR_HINT_POLL_MS	100U
 #define FPR_HINT_POLL_MAX_MS	10000U
@@ -130,6 +132,7 @@ static void fpr_hint_reap(struct fpr_dev *fpr)
 			continue;
 		}
 		page = token;
+		h->used_at = jiffies;
 		h->queued_blocks--;
 		if (page_private(page) == FPR_HINT_RUN_DONE) {
 			list_move(&page->lru, &h->ended);
@@ -246,7 +249,10 @@ static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long max)
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
 	room = !h->vq || fpr_device_is_reset(fpr) ||
-	       (h->vq->num_free > 2 && h->queued_blocks < max);
+	       (h->vq->num_free > 2 &&
+		(h->queued_blocks < max ||
+		 time_before(jiffies, h->used_at +
+			     msecs_to_jiffies(FPR_HINT_PACE_MS))));
 	spin_unlock_irq(&h->lock);
 	return room;
 }
@@ -281,17 +287,24 @@ static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
  */
 static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 {
+	unsigned long end = jiffies + msecs_to_jiffies(FPR_HINT_FULL_MS);
 	struct fpr_hint *h = &fpr->hint;
 	struct scatterlist sg;
 	struct page *page;
 	int err = -ENODEV;
+	long left;
 
-	/* A config change that leaves the id alone only wakes the wait */
+	/*
+	 * A config change that leaves the id alone only wakes the wait; the
+	 * run ends after FPR_HINT_FULL_MS without room in all (a freeze
+	 * waits for the run)
+	 */
 	while (!fpr_hint_room(fpr, max)) {
-		if (!wait_event_idle_timeout(h->acked,
+		left = (long)(end - jiffies);
+		if (left <= 0 ||
+		    !wait_event_idle_timeout(h->acked,
 					     fpr_hint_room(fpr, max) ||
-					     fpr_hint_interrupted(fpr),
-					     msecs_to_jiffies(FPR_HINT_FULL_MS)))
+					     fpr_hint_interrupted(fpr), left))
 			return false;
 		if (fpr_hint_run_over(fpr, id))
 			return false;
@@ -307,7 +320,7 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 
 	spin_lock_irq(&h->lock);
 	if (h->vq && !h->stopping && !fpr_device_is_reset(fpr) &&
-	    h->vq->num_free > 1 && h->queued_blocks < max) {
+	    h->vq->num_free > 1) {
 		err = virtqueue_add_inbuf(h->vq, &sg, 1, page, GFP_ATOMIC);
 		if (!err) {
 			list_add(&page->lru, &h->queued);
@@ -342,6 +355,10 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 	}
 	h->cmd_id_active = id;
 	atomic64_inc(&h->runs);
+	/* Progress is what the device uses from now on */
+	spin_lock_irq(&h->lock);
+	h->used_at = jiffies - msecs_to_jiffies(FPR_HINT_PACE_MS) - 1;
+	spin_unlock_irq(&h->lock);
 	/*
 	 * At most the guest's memory once: under pressure the shrinker frees
 	 * blocks that the run would otherwise take and hint again and again.

@@ -124,7 +124,7 @@ FPR_HINTING(hinted, atomic64_read(&fpr->hint.hinted));
 FPR_HINTING(returned, atomic64_read(&fpr->hint.returned));
 /* Of the pages given back, those the shrinker took */
 FPR_HINTING(shrunk, atomic64_read(&fpr->hint.shrunk));
-/* Base pages hinted and held now (with the device or waiting for DONE) */
+/* Base pages hinted and not given back yet (with the device or after) */
 FPR_HINTING(held, fpr_hint_held(fpr));
 
 static struct attribute *fpr_hint_attrs[] = {
