@@ -238,8 +238,8 @@ static int fpr_hint_send_id_wait(struct fpr_dev *fpr, bool start, u32 id)
 }
 
 /*
- * Room on the queue for one more block and the STOP id, after a reap,
- * and fewer than max blocks unused by the device
+ * Room on the queue for one more block and the STOP id, after a reap;
+ * past max blocks unused by the device, only while it makes progress
  */
 static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long max)
 {
@@ -282,8 +282,8 @@ static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
 }
 
 /*
- * Hint one block, with at most max unused by the device; false when the
- * run is over (no memory, no room)
+ * Hint one block (max: as for fpr_hint_room()); false when the run is
+ * over (no memory, no room)
  */
 static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 {
@@ -314,7 +314,6 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 	page = alloc_pages(FPR_HINT_GFP, FPR_HINT_ORDER);
 	if (!page)
 		return false;
-	set_page_private(page, 0);
 	sg_init_table(&sg, 1);
 	sg_set_page(&sg, page, PAGE_SIZE << FPR_HINT_ORDER, 0);
 

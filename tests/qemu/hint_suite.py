@@ -11,7 +11,7 @@ import time
 
 import reclaim
 from balloon_suite import MIB, actual_mib, meminfo_kib, wait_for
-from binding_suite import TEARDOWN_LIMIT, timed
+from binding_suite import STALL, TEARDOWN_LIMIT, timed
 from fault_suite import start, stop
 from fprsys import PARAMS, counters, dmesg_has, feature
 from guest import GuestError
@@ -31,9 +31,6 @@ SLOW = 64 * MIB
 NOWHERE = "exec:cat > /dev/null"
 CRAWL = 1 * MIB
 DOWNTIME_MS = 1
-# (a shell expands no pattern in a redirection)
-STALL = "for f in /sys/kernel/debug/virtio_fpr/*/stall_acks; do " \
-    "echo %d > $f; done"
 # The first QEMU whose TCG destinations arrive intact (docs/hinting.md,
 # "Destination integrity": 7.2 loses guest memory with either balloon
 # driver and without one, 10.0 with none of them)
@@ -268,9 +265,7 @@ class HintScenarios:
         tag = "hint-teardown"
         slow = self.k.slow
         load = "modprobe virtio_fpr delay_ms=600000 burst_mb=0"
-
-        def mib(pages):
-            return pages * self.k.page_size >> 20
+        mib = self.hint_mib
         with self.guest(tag, balloon_props=PROPS, extra=IOTHREAD,
                         qemu=self.hint_qemu_suite()) as g:
             g.run(load)
@@ -283,7 +278,7 @@ class HintScenarios:
             cap = max(pages >> (order + 5), 2) << order
 
             def stalled_run():
-                g.run(STALL % 1)
+                g.run("echo 1 > " + STALL)
                 g.qmp("migrate", uri=NOWHERE)
                 last = [0]
 
@@ -331,7 +326,7 @@ class HintScenarios:
             # migration starts before the device answers again
             time.sleep(3 * slow)
             g.qmp("migrate", uri=NOWHERE)
-            g.run(STALL % 0)
+            g.run("echo 0 > " + STALL)
 
             def ended_back():
                 # not the shrinker's (the next run takes memory down to
