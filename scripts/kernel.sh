@@ -97,6 +97,10 @@ cmd_image() {
 	fi
 	krel=$(krel_of "$series")
 	dir=$FPR_CACHE/kernels/$krel
+	# Two lanes or two checkouts sharing the cache may both fetch it:
+	# one unpacks, the other waits and finds it ready
+	exec 7>"$FPR_CACHE/.kernel-$krel.lock"
+	flock 7
 	if [ ! -f "$dir/.ready" ]; then
 		fpr_need xz-utils zstd kmod
 		[ "$series" = 6.1 ] && fpr_apt_update
@@ -158,6 +162,9 @@ cmd_headers() {
 		# them in a private folder instead of installing both.
 		fpr_need make gcc-12 libelf-dev dwarves
 		dir=$FPR_CACHE/headers/$krel
+		# as for the image; the same lock as arm64_headers'
+		exec 7>"$FPR_CACHE/.headers-$krel.lock"
+		flock 7
 		if [ ! -f "$dir/.ready" ]; then
 			rm -rf "$dir"
 			log "fetching headers for $krel"
