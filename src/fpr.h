@@ -170,6 +170,7 @@ struct fpr_hint {
 	atomic64_t hinted;		/* base pages hinted */
 	atomic64_t returned;		/* base pages given back */
 	atomic64_t shrunk;		/* of those, by the shrinker */
+	atomic64_t stalled;		/* runs ended: no room for 1 s */
 };
 
 /* Why free page reporting is on or off for a device (sysfs reporting/state) */
@@ -366,6 +367,7 @@ void fpr_stats_request(struct virtqueue *vq);
 void fpr_hint_init(struct fpr_dev *fpr);
 int fpr_hint_register(struct fpr_dev *fpr);
 void fpr_hint_unregister(struct fpr_dev *fpr);
+void fpr_hint_set_vq(struct fpr_dev *fpr, struct virtqueue *vq);
 void fpr_hint_start(struct fpr_dev *fpr);
 void fpr_hint_stop(struct fpr_dev *fpr);
 void fpr_hint_changed(struct fpr_dev *fpr);

@@ -144,15 +144,15 @@ static void fpr_hint_reap(struct fpr_dev *fpr)
 	}
 }
 
-/* Move up to max blocks from list (count *n) to pages; returns how many */
+/* Move up to nr blocks from list (count *n) to pages; returns how many */
 static unsigned long fpr_hint_take(struct list_head *list, unsigned long *n,
-				   struct list_head *pages, unsigned long max)
+				   struct list_head *pages, unsigned long nr)
 {
 	struct page *page, *next;
 	unsigned long taken = 0;
 
 	list_for_each_entry_safe(page, next, list, lru) {
-		if (taken == max)
+		if (taken == nr)
 			break;
 		list_move(&page->lru, pages);
 		taken++;
@@ -161,12 +161,18 @@ static unsigned long fpr_hint_take(struct list_head *list, unsigned long *n,
 	return taken;
 }
 
+/* Which used blocks fpr_hint_return() gives back */
+enum fpr_hint_which {
+	FPR_HINT_ENDED,		/* of ended runs only */
+	FPR_HINT_USED,		/* also those waiting for DONE */
+};
+
 /*
- * Give up to max blocks back to the allocator, those of ended runs first,
- * then, if held too, those waiting for DONE; returns how many
+ * Give up to nr blocks back to the allocator, those of ended runs first;
+ * returns how many
  */
-static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long max,
-				     bool held)
+static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long nr,
+				     enum fpr_hint_which which)
 {
 	struct fpr_hint *h = &fpr->hint;
 	struct page *page, *next;
@@ -175,9 +181,9 @@ static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long max,
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
-	n = fpr_hint_take(&h->ended, &h->ended_blocks, &pages, max);
-	if (held)
-		n += fpr_hint_take(&h->held, &h->held_blocks, &pages, max - n);
+	n = fpr_hint_take(&h->ended, &h->ended_blocks, &pages, nr);
+	if (which == FPR_HINT_USED)
+		n += fpr_hint_take(&h->held, &h->held_blocks, &pages, nr - n);
 	spin_unlock_irq(&h->lock);
 
 	list_for_each_entry_safe(page, next, &pages, lru) {
@@ -239,9 +245,9 @@ static int fpr_hint_send_id_wait(struct fpr_dev *fpr, bool start, u32 id)
 
 /*
  * Room on the queue for one more block and the STOP id, after a reap;
- * past max blocks unused by the device, only while it makes progress
+ * past limit blocks unused by the device, only while it makes progress
  */
-static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long max)
+static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long limit)
 {
 	struct fpr_hint *h = &fpr->hint;
 	bool room;
@@ -250,7 +256,7 @@ static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long max)
 	fpr_hint_reap(fpr);
 	room = !h->vq || fpr_device_is_reset(fpr) ||
 	       (h->vq->num_free > 2 &&
-		(h->queued_blocks < max ||
+		(h->queued_blocks < limit ||
 		 time_before(jiffies, h->used_at +
 			     msecs_to_jiffies(FPR_HINT_PACE_MS))));
 	spin_unlock_irq(&h->lock);
@@ -282,10 +288,11 @@ static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
 }
 
 /*
- * Hint one block (max: as for fpr_hint_room()); false when the run is
- * over (no memory, no room)
+ * Hint one block (limit: as for fpr_hint_room()); 0, or why the run is
+ * over: -ENOMEM (no free block left), -ETIMEDOUT (no room for
+ * FPR_HINT_FULL_MS), -ECANCELED (the host or teardown ended it)
  */
-static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
+static int fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long limit)
 {
 	unsigned long end = jiffies + msecs_to_jiffies(FPR_HINT_FULL_MS);
 	struct fpr_hint *h = &fpr->hint;
@@ -299,21 +306,22 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 	 * run ends after FPR_HINT_FULL_MS without room in all (a freeze
 	 * waits for the run)
 	 */
-	while (!fpr_hint_room(fpr, max)) {
+	while (!fpr_hint_room(fpr, limit)) {
 		left = (long)(end - jiffies);
 		if (left <= 0 ||
 		    !wait_event_idle_timeout(h->acked,
-					     fpr_hint_room(fpr, max) ||
+					     fpr_hint_room(fpr, limit) ||
 					     fpr_hint_interrupted(fpr), left))
-			return false;
+			return fpr_hint_run_over(fpr, id) ? -ECANCELED :
+							    -ETIMEDOUT;
 		if (fpr_hint_run_over(fpr, id))
-			return false;
+			return -ECANCELED;
 	}
 	if (fpr_hint_run_over(fpr, id))
-		return false;
+		return -ECANCELED;
 	page = alloc_pages(FPR_HINT_GFP, FPR_HINT_ORDER);
 	if (!page)
-		return false;
+		return -ENOMEM;
 	sg_init_table(&sg, 1);
 	sg_set_page(&sg, page, PAGE_SIZE << FPR_HINT_ORDER, 0);
 
@@ -330,17 +338,17 @@ static bool fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long max)
 	spin_unlock_irq(&h->lock);
 	if (err) {
 		__free_pages(page, FPR_HINT_ORDER);
-		return false;
+		return -ECANCELED;
 	}
 	atomic64_add(FPR_HINT_PAGES, &h->hinted);
-	return true;
+	return 0;
 }
 
 /* One run; an error if it could not start (the work retries or resets) */
 static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 {
 	struct fpr_hint *h = &fpr->hint;
-	unsigned long n, max;
+	unsigned long n, limit;
 	int err;
 
 	err = fpr_hint_send_id_wait(fpr, true, id);
@@ -362,13 +370,16 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 	 * At most the guest's memory once: under pressure the shrinker frees
 	 * blocks that the run would otherwise take and hint again and again.
 	 */
-	max = max(totalram_pages() >> (FPR_HINT_ORDER + FPR_HINT_QUEUED_SHIFT),
-		  FPR_HINT_QUEUED_MIN);
+	limit = max(totalram_pages() >> (FPR_HINT_ORDER + FPR_HINT_QUEUED_SHIFT),
+		    FPR_HINT_QUEUED_MIN);
 	for (n = totalram_pages() >> FPR_HINT_ORDER; n; n--) {
 		/* Blocks of ended runs go back and are hinted again */
-		if (!(n % max))
-			fpr_hint_return(fpr, ULONG_MAX, false);
-		if (!fpr_hint_one(fpr, id, max))
+		if (!(n % limit))
+			fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_ENDED);
+		err = fpr_hint_one(fpr, id, limit);
+		if (err == -ETIMEDOUT)
+			atomic64_inc(&h->stalled);
+		if (err)
 			break;
 		cond_resched();
 	}
@@ -396,7 +407,7 @@ static void fpr_hint_done(struct fpr_dev *fpr)
 	list_for_each_entry(page, &h->queued, lru)
 		set_page_private(page, FPR_HINT_RUN_DONE);
 	spin_unlock_irq(&h->lock);
-	fpr_hint_return(fpr, ULONG_MAX, true);
+	fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
 }
 
 /*
@@ -420,7 +431,7 @@ static void fpr_hint_work(struct work_struct *work)
 	spin_unlock_irq(&h->lock);
 	/* Reset (a broken queue, a hung device, teardown): it holds none */
 	if (fpr_device_is_reset(fpr)) {
-		fpr_hint_return(fpr, ULONG_MAX, true);
+		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
 		return;
 	}
 	atomic_set(&h->config_pending, 0);
@@ -450,7 +461,7 @@ static void fpr_hint_work(struct work_struct *work)
 	if (id == VIRTIO_BALLOON_CMD_ID_DONE)
 		fpr_hint_done(fpr);
 	else
-		fpr_hint_return(fpr, ULONG_MAX, false);
+		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_ENDED);
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
@@ -522,7 +533,7 @@ static unsigned long fpr_hint_scan(struct shrinker *s,
 	unsigned long n;
 
 	n = fpr_hint_return(fpr, DIV_ROUND_UP(sc->nr_to_scan, FPR_HINT_PAGES),
-			    true);
+			    FPR_HINT_USED);
 	atomic64_add(n * FPR_HINT_PAGES, &h->shrunk);
 	return n ? n * FPR_HINT_PAGES : SHRINK_STOP;
 }
@@ -587,6 +598,16 @@ void fpr_hint_unregister(struct fpr_dev *fpr)
 	h->wq = NULL;
 }
 
+/* find_vqs (probe, restore): the free page queue, or NULL without one */
+void fpr_hint_set_vq(struct fpr_dev *fpr, struct virtqueue *vq)
+{
+	struct fpr_hint *h = &fpr->hint;
+
+	spin_lock_irq(&h->lock);
+	h->vq = vq;
+	spin_unlock_irq(&h->lock);
+}
+
 /* After DRIVER_OK (probe, restore): serve the host's command ids */
 void fpr_hint_start(struct fpr_dev *fpr)
 {
@@ -622,7 +643,7 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 	cancel_delayed_work_sync(&h->work);
 
 	for (;;) {
-		fpr_hint_return(fpr, ULONG_MAX, true);
+		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
 		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->id_queued) &&
 		    !READ_ONCE(h->stop_queued))
 			break;
@@ -640,14 +661,18 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 	h->vq = NULL;
 	spin_unlock_irq(&h->lock);
 	/* What the shrinker reaped since the last look (none is queued) */
-	fpr_hint_return(fpr, ULONG_MAX, true);
+	fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
 }
 
 /* sysfs hinting/held: base pages hinted and not yet given back */
 unsigned long fpr_hint_held(struct fpr_dev *fpr)
 {
 	struct fpr_hint *h = &fpr->hint;
+	unsigned long flags, n;
 
-	return (READ_ONCE(h->queued_blocks) + READ_ONCE(h->held_blocks) +
-		READ_ONCE(h->ended_blocks)) * FPR_HINT_PAGES;
+	/* One sum: a block moves between the lists under the lock */
+	spin_lock_irqsave(&h->lock, flags);
+	n = h->queued_blocks + h->held_blocks + h->ended_blocks;
+	spin_unlock_irqrestore(&h->lock, flags);
+	return n * FPR_HINT_PAGES;
 }

@@ -82,9 +82,9 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 						   VIRTIO_BALLOON_F_STATS_VQ) ?
 				vqs[stats] : NULL;
 	/* Unused until fpr_hint_start() */
-	fpr->hint.vq = virtio_has_feature(vdev,
-					  VIRTIO_BALLOON_F_FREE_PAGE_HINT) ?
-		       vqs[hint] : NULL;
+	fpr_hint_set_vq(fpr, virtio_has_feature(vdev,
+						VIRTIO_BALLOON_F_FREE_PAGE_HINT) ?
+			     vqs[hint] : NULL);
 	fpr->reporting_vq = virtio_has_feature(vdev,
 					       VIRTIO_BALLOON_F_REPORTING) ?
 			    vqs[n - 1] : NULL;

@@ -126,6 +126,8 @@ FPR_HINTING(returned, atomic64_read(&fpr->hint.returned));
 FPR_HINTING(shrunk, atomic64_read(&fpr->hint.shrunk));
 /* Base pages hinted and not given back yet (with the device or after) */
 FPR_HINTING(held, fpr_hint_held(fpr));
+/* Runs ended early: the device used no buffer for 1 s past the limit */
+FPR_HINTING(stalled, atomic64_read(&fpr->hint.stalled));
 
 static struct attribute *fpr_hint_attrs[] = {
 	&dev_attr_hinting_runs.attr,
@@ -133,6 +135,7 @@ static struct attribute *fpr_hint_attrs[] = {
 	&dev_attr_hinting_returned.attr,
 	&dev_attr_hinting_shrunk.attr,
 	&dev_attr_hinting_held.attr,
+	&dev_attr_hinting_stalled.attr,
 	NULL,
 };
 

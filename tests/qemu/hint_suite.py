@@ -136,10 +136,10 @@ class HintScenarios:
                    feature(g, 3) and h["runs"] >= 1 and
                    h["hinted"] >= self.hint_pages(1024) and h["held"] == 0 and
                    c["pages"] - before["pages"] < self.hint_pages(256),
-                   "FREE_PAGE_HINT negotiated; %d runs, %d MiB hinted, "
-                   "%d MiB returned, %d MiB held after the migration; "
-                   "%d MiB reported before it" %
-                   (h["runs"], self.hint_mib(h["hinted"]),
+                   "FREE_PAGE_HINT negotiated; %d runs (%d ended "
+                   "stalled), %d MiB hinted, %d MiB returned, %d MiB "
+                   "held after the migration; %d MiB reported before it" %
+                   (h["runs"], h["stalled"], self.hint_mib(h["hinted"]),
                     self.hint_mib(h["returned"]), self.hint_mib(h["held"]),
                     self.hint_mib(c["pages"] - before["pages"])))
         self.hint_others(g, "hint-fpr")
@@ -279,16 +279,21 @@ class HintScenarios:
 
             def stalled_run():
                 g.run("echo 1 > " + STALL)
+                stalled = hinting(g)["stalled"]
                 g.qmp("migrate", uri=NOWHERE)
                 last = [0]
 
                 def settled():
-                    held = hinting(g)["held"]
-                    done = held > 0 and held == last[0]
-                    last[0] = held
+                    # the run ends after 1 s without room, and counts it
+                    h = hinting(g)
+                    done = h["held"] > 0 and h["held"] == last[0] and \
+                        h["stalled"] > stalled
+                    last[0] = h["held"]
                     return done
                 wait_for(settled, 120 * slow, 2)
-                return hinting(g)
+                h = hinting(g)
+                h["stalled"] -= stalled
+                return h
 
             g.qmp("migrate-set-parameters", **{
                 "max-bandwidth": CRAWL, "downtime-limit": DOWNTIME_MS})
@@ -305,14 +310,16 @@ class HintScenarios:
             status = g.qmp("query-migrate").get("status")
             self.check(tag + "/stalled-rmmod",
                        h["runs"] == 1 and h["held"] == cap and
+                       h["stalled"] == 1 and
                        rc == 0 and secs < TEARDOWN_LIMIT * slow and
                        back >= mib(h["held"]) - 8 and reset and
                        status == "active",
                        "%d MiB hinted (limit %d MiB) in %d runs to a "
-                       "device that does not answer: rmmod in %.1f s "
-                       "(limit %.0f s), free %+.0f MiB; reset %s; "
-                       "migration %s" %
-                       (mib(h["held"]), mib(cap), h["runs"], secs,
+                       "device that does not answer, %d counted stalled: "
+                       "rmmod in %.1f s (limit %.0f s), free %+.0f MiB; "
+                       "reset %s; migration %s" %
+                       (mib(h["held"]), mib(cap), h["runs"], h["stalled"],
+                        secs,
                         TEARDOWN_LIMIT * slow, back,
                         "logged" if reset else "NOT logged", status))
             g.qmp("migrate_cancel")
