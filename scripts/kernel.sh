@@ -96,11 +96,14 @@ cmd_image() {
 		return
 	fi
 	krel=$(krel_of "$series")
+	# (set -e does not reach into $(...): an empty one would be the cache)
+	[ -n "$krel" ] || die "no kernel release for $series"
 	dir=$FPR_CACHE/kernels/$krel
 	# Two lanes or two checkouts sharing the cache may both fetch it:
-	# one unpacks, the other waits and finds it ready
+	# one unpacks, the other waits (a download: 30 min at most) and
+	# finds it ready
 	exec 7>"$FPR_CACHE/.kernel-$krel.lock"
-	flock 7
+	flock -w 1800 7 || die "kernel image $krel: still locked after 30 min"
 	if [ ! -f "$dir/.ready" ]; then
 		fpr_need xz-utils zstd kmod
 		[ "$series" = 6.1 ] && fpr_apt_update
@@ -130,6 +133,7 @@ cmd_image() {
 		rm -rf "$dir/deb"
 		touch "$dir/.ready"
 	fi
+	exec 7>&-
 	echo "$dir"
 }
 
@@ -137,6 +141,7 @@ cmd_image() {
 cmd_headers() {
 	local series=$1 krel dir deb suite
 	krel=$(krel_of "$series")
+	[ -n "$krel" ] || die "no kernel release for $series"
 	suite=$(chroot_of "$series")
 	if [ "$(flavour_of "$series")" != amd64 ]; then
 		arm64_headers "$series" "$krel" "$suite"
@@ -162,9 +167,10 @@ cmd_headers() {
 		# them in a private folder instead of installing both.
 		fpr_need make gcc-12 libelf-dev dwarves
 		dir=$FPR_CACHE/headers/$krel
-		# as for the image; the same lock as arm64_headers'
+		# as for the image (arm64_headers' lock, by name)
 		exec 7>"$FPR_CACHE/.headers-$krel.lock"
-		flock 7
+		flock -w 1800 7 ||
+			die "headers $krel: still locked after 30 min"
 		if [ ! -f "$dir/.ready" ]; then
 			rm -rf "$dir"
 			log "fetching headers for $krel"
@@ -179,6 +185,7 @@ cmd_headers() {
 				"$dir/usr/src/linux-headers-$krel/Makefile"
 			touch "$dir/.ready"
 		fi
+		exec 7>&-
 		echo "$dir/usr/src/linux-headers-$krel"
 		;;
 	esac

@@ -263,7 +263,7 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 				      unsigned long reused, bool idle)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned int max = fpr_param_backoff_max();
+	unsigned int top = fpr_param_backoff_max();
 
 	/* Nothing reported for two windows: blocks came back slowly */
 	if (idle) {
@@ -292,8 +292,8 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 		return level;
 	/* All of it came back: churn, whatever the delay was */
 	if (reused >= bo->reported)
-		return max;
-	if (reused * 2 >= bo->reported && level < max)
+		return top;
+	if (reused * 2 >= bo->reported && level < top)
 		return level + 1;
 	return level;
 }

@@ -163,8 +163,8 @@ static unsigned long fpr_hint_take(struct list_head *list, unsigned long *n,
 
 /* Which used blocks fpr_hint_return() gives back */
 enum fpr_hint_which {
-	FPR_HINT_ENDED,		/* of ended runs only */
-	FPR_HINT_USED,		/* also those waiting for DONE */
+	FPR_HINT_RETURN_ENDED,	/* of ended runs only */
+	FPR_HINT_RETURN_ALL,	/* also those waiting for DONE */
 };
 
 /*
@@ -182,7 +182,7 @@ static unsigned long fpr_hint_return(struct fpr_dev *fpr, unsigned long nr,
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
 	n = fpr_hint_take(&h->ended, &h->ended_blocks, &pages, nr);
-	if (which == FPR_HINT_USED)
+	if (which == FPR_HINT_RETURN_ALL)
 		n += fpr_hint_take(&h->held, &h->held_blocks, &pages, nr - n);
 	spin_unlock_irq(&h->lock);
 
@@ -290,7 +290,8 @@ static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
 /*
  * Hint one block (limit: as for fpr_hint_room()); 0, or why the run is
  * over: -ENOMEM (no free block left), -ETIMEDOUT (no room for
- * FPR_HINT_FULL_MS), -ECANCELED (the host or teardown ended it)
+ * FPR_HINT_FULL_MS), -ECANCELED (the host or teardown ended it), -EIO
+ * (a broken queue: the work resets the device)
  */
 static int fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long limit)
 {
@@ -308,14 +309,17 @@ static int fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long limit)
 	 */
 	while (!fpr_hint_room(fpr, limit)) {
 		left = (long)(end - jiffies);
-		if (left <= 0 ||
-		    !wait_event_idle_timeout(h->acked,
-					     fpr_hint_room(fpr, limit) ||
-					     fpr_hint_interrupted(fpr), left))
-			return fpr_hint_run_over(fpr, id) ? -ECANCELED :
-							    -ETIMEDOUT;
-		if (fpr_hint_run_over(fpr, id))
-			return -ECANCELED;
+		if (left > 0 &&
+		    wait_event_idle_timeout(h->acked,
+					    fpr_hint_room(fpr, limit) ||
+					    fpr_hint_interrupted(fpr), left)) {
+			if (fpr_hint_run_over(fpr, id))
+				return -ECANCELED;
+			continue;
+		}
+		/* The host may have ended the run with no interrupt (top) */
+		WRITE_ONCE(h->id_seen, fpr_hint_read_id(fpr));
+		return fpr_hint_run_over(fpr, id) ? -ECANCELED : -ETIMEDOUT;
 	}
 	if (fpr_hint_run_over(fpr, id))
 		return -ECANCELED;
@@ -338,7 +342,7 @@ static int fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long limit)
 	spin_unlock_irq(&h->lock);
 	if (err) {
 		__free_pages(page, FPR_HINT_ORDER);
-		return -ECANCELED;
+		return err == -EIO ? -EIO : -ECANCELED;
 	}
 	atomic64_add(FPR_HINT_PAGES, &h->hinted);
 	return 0;
@@ -370,12 +374,12 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 	 * At most the guest's memory once: under pressure the shrinker frees
 	 * blocks that the run would otherwise take and hint again and again.
 	 */
-	limit = max(totalram_pages() >> (FPR_HINT_ORDER + FPR_HINT_QUEUED_SHIFT),
-		    FPR_HINT_QUEUED_MIN);
+	limit = totalram_pages() >> (FPR_HINT_ORDER + FPR_HINT_QUEUED_SHIFT);
+	limit = max(limit, FPR_HINT_QUEUED_MIN);
 	for (n = totalram_pages() >> FPR_HINT_ORDER; n; n--) {
 		/* Blocks of ended runs go back and are hinted again */
 		if (!(n % limit))
-			fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_ENDED);
+			fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ENDED);
 		err = fpr_hint_one(fpr, id, limit);
 		if (err == -ETIMEDOUT)
 			atomic64_inc(&h->stalled);
@@ -383,6 +387,9 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 			break;
 		cond_resched();
 	}
+	/* The work resets the device, which gives every block back */
+	if (err == -EIO)
+		return err;
 	/* Room was kept for it, and the buffer was back before the start */
 	err = fpr_hint_send_id_wait(fpr, false, VIRTIO_BALLOON_CMD_ID_STOP);
 	if (err && err != -ENODEV)
@@ -407,7 +414,7 @@ static void fpr_hint_done(struct fpr_dev *fpr)
 	list_for_each_entry(page, &h->queued, lru)
 		set_page_private(page, FPR_HINT_RUN_DONE);
 	spin_unlock_irq(&h->lock);
-	fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
+	fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ALL);
 }
 
 /*
@@ -431,7 +438,7 @@ static void fpr_hint_work(struct work_struct *work)
 	spin_unlock_irq(&h->lock);
 	/* Reset (a broken queue, a hung device, teardown): it holds none */
 	if (fpr_device_is_reset(fpr)) {
-		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
+		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ALL);
 		return;
 	}
 	atomic_set(&h->config_pending, 0);
@@ -461,7 +468,7 @@ static void fpr_hint_work(struct work_struct *work)
 	if (id == VIRTIO_BALLOON_CMD_ID_DONE)
 		fpr_hint_done(fpr);
 	else
-		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_ENDED);
+		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ENDED);
 
 	spin_lock_irq(&h->lock);
 	fpr_hint_reap(fpr);
@@ -533,7 +540,7 @@ static unsigned long fpr_hint_scan(struct shrinker *s,
 	unsigned long n;
 
 	n = fpr_hint_return(fpr, DIV_ROUND_UP(sc->nr_to_scan, FPR_HINT_PAGES),
-			    FPR_HINT_USED);
+			    FPR_HINT_RETURN_ALL);
 	atomic64_add(n * FPR_HINT_PAGES, &h->shrunk);
 	return n ? n * FPR_HINT_PAGES : SHRINK_STOP;
 }
@@ -643,7 +650,7 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 	cancel_delayed_work_sync(&h->work);
 
 	for (;;) {
-		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
+		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ALL);
 		if (!READ_ONCE(h->queued_blocks) && !READ_ONCE(h->id_queued) &&
 		    !READ_ONCE(h->stop_queued))
 			break;
@@ -661,7 +668,7 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 	h->vq = NULL;
 	spin_unlock_irq(&h->lock);
 	/* What the shrinker reaped since the last look (none is queued) */
-	fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_USED);
+	fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ALL);
 }
 
 /* sysfs hinting/held: base pages hinted and not yet given back */

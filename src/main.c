@@ -47,7 +47,7 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 	u64 offered = fpr_device_features(vdev);
 	vq_callback_t *callbacks[FPR_VQ_MAX] = {};
 	const char *names[FPR_VQ_MAX];
-	struct virtqueue *vqs[FPR_VQ_MAX];
+	struct virtqueue *vqs[FPR_VQ_MAX], *hint_vq;
 	unsigned int n = 0, stats = 0, hint = 0;
 	int err;
 
@@ -82,9 +82,9 @@ static int fpr_find_vqs_all(struct fpr_dev *fpr)
 						   VIRTIO_BALLOON_F_STATS_VQ) ?
 				vqs[stats] : NULL;
 	/* Unused until fpr_hint_start() */
-	fpr_hint_set_vq(fpr, virtio_has_feature(vdev,
-						VIRTIO_BALLOON_F_FREE_PAGE_HINT) ?
-			     vqs[hint] : NULL);
+	hint_vq = virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT) ?
+		  vqs[hint] : NULL;
+	fpr_hint_set_vq(fpr, hint_vq);
 	fpr->reporting_vq = virtio_has_feature(vdev,
 					       VIRTIO_BALLOON_F_REPORTING) ?
 			    vqs[n - 1] : NULL;

@@ -248,12 +248,12 @@ class BackoffScenarios:
                         sorted({s for s, _ in steps}),
                         sorted({d for _, d in steps}), reused, deferred))
 
-            # three windows from the churn's end, of the step it stopped
-            # at or the one above (the pass after the churn may judge its
-            # last reuse), and 2 s for the last report's ack and the
+            # three windows of the top step from the churn's end (the
+            # pass after it may judge its last reuse and go straight to
+            # the top), and 2 s for the last report's ack and the
             # sampling under TCG (with other guests on the host cores:
             # 3.8 to 4.4 s measured at a load of 3 to 4, 6.4 s at 10)
-            window = max(delay << min(stopped_at[0] + 1, top), 1000) / 1000
+            window = max(delay << top, 1000) / 1000
             end = t_stop + (6 * window + 10) * g.kernel.slow
             after = step_and_delay(g)
             while after != (0, delay) and time.monotonic() < end:

@@ -26,7 +26,8 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc}
 cc=gcc
 if [ "$("$FPR_TOP/scripts/kernel.sh" arch "$series")" = arm64 ]; then
-	fpr_need gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	# and the UEFI firmware of the guests that boot with ACPI (guest.py)
+	fpr_need gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-efi-aarch64
 	cc=aarch64-linux-gnu-gcc
 	bb=$FPR_CACHE/busybox-arm64
 	if [ ! -x "$bb/bin/busybox" ]; then
