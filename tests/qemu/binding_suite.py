@@ -12,7 +12,7 @@ import reclaim
 from balloon_suite import MIB, QOM, actual_mib, meminfo_kib, wait_for
 from fault_suite import start, stop
 from fprsys import (CORE_ORDER, DRIVER, PARAMS, SYSFS, bound, counters,
-                    dmesg_has, feature, freeze_restore)
+                    dmesg_has, feature, freeze_restore, pm_callback_secs)
 from guest import TOP
 
 STALL = "/sys/kernel/debug/virtio_fpr/virtio0/stall_acks"
@@ -110,9 +110,11 @@ class BindingScenarios:
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             results = []
-            # A debug kernel frees a page 30-100 times slower: there half
-            # the balloon, and the limit times its slowness
-            size = 1536 if self.k.debug else 1024
+            # A debug kernel frees a page 30-100 times slower: there a
+            # quarter of the balloon (with half, the scenario took 24 min
+            # in make check on a new machine), and the limit times its
+            # slowness
+            size = 1792 if self.k.debug else 1024
             limit = TEARDOWN_LIMIT * self.k.slow
             bad = []
 
@@ -151,9 +153,17 @@ class BindingScenarios:
             t = time.monotonic()
             rc = freeze_restore(g)
             secs = time.monotonic() - t - PM_TEST_WAIT
-            results.append("freeze/restore %.1f s (+%d s pm_test)" %
-                           (secs, PM_TEST_WAIT))
-            need("freeze", rc == 0 and secs < limit and bound(g))
+            # The limit is on what the driver's callbacks take (the
+            # kernel's own timing): freezing and thawing every task and
+            # device of a TCG guest adds 2 to 7 s, more on a loaded host
+            cb = pm_callback_secs(g)
+            driver = secs if cb is None else sum(cb)
+            results.append("freeze/restore %.1f s (+%d s pm_test), %s" %
+                           (secs, PM_TEST_WAIT, "callbacks not logged"
+                            if cb is None else "virtio0's callbacks " +
+                            " + ".join("%.1f" % c for c in cb) + " s"))
+            need("freeze", rc == 0 and driver < limit and
+                 secs < 3 * limit and bound(g))
             g.run("echo 0 > " + STALL)
             reports_again("freeze")
 

@@ -2,6 +2,8 @@
 """The guest's view of virtio_fpr: sysfs paths, binding, feature bits,
 kernel log and counters. Shared by the suite, the demo and the benchmark."""
 
+import re
+
 SYSFS = "/sys/bus/virtio/devices/virtio0"
 PARAMS = "/sys/module/virtio_fpr/parameters"
 DRIVER = "/sys/bus/virtio/drivers/virtio_fpr"
@@ -29,10 +31,26 @@ def dmesg_has(g, text):
 
 def freeze_restore(g):
     """Run the drivers' freeze and restore callbacks (pm_test=devices, no
-    wake-up source needed); return the exit status."""
+    wake-up source needed); return the exit status. The kernel logs how
+    long each device's callbacks took (pm_print_times)."""
+    g.run("echo 1 > /sys/power/pm_print_times", check=False)
     return g.run("echo devices > /sys/power/pm_test && "
                  "echo freeze > /sys/power/state", check=False,
                  timeout=120)[0]
+
+
+def pm_callback_secs(g):
+    """Seconds the power management callbacks of virtio0's transport
+    device (virtio-pci's, which call the driver's freeze and restore)
+    took in the last freeze_restore(), from the kernel's pm_print_times
+    lines, as a list; None where the kernel printed none."""
+    dev = g.out("basename $(dirname $(readlink -f %s))" % SYSFS)
+    out = g.out("dmesg | sed -n '/PM: suspend entry/h; /PM: suspend "
+                "entry/!H; ${x; p}' | grep ' %s: .* returned ' || true"
+                % dev)
+    took = [int(m.group(1)) / 1e6 for m in
+            re.finditer(r" returned -?\d+ after (\d+) usecs", out)]
+    return took or None
 
 
 def counters(g, group="reporting"):

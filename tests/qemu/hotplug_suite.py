@@ -48,6 +48,16 @@ class HotplugScenarios:
     def hotplug(self, rounds=3):
         if self.k.debug:
             rounds = 1      # an unplug under churn takes minutes there
+        if self.k.arch == "arm64" and \
+                self.k.config("ACPI_HOTPLUG_MEMORY") != "y":
+            # The virt machine announces DIMMs through ACPI only (the
+            # guest boots through UEFI for it: tried, the DIMM stayed
+            # offline); virtio-mem (CONFIG_VIRTIO_MEM=m there) would be
+            # the way to hot-add memory on these kernels
+            print("skip %s: Debian's arm64 kernel has no "
+                  "CONFIG_ACPI_HOTPLUG_MEMORY" % self.name("hotplug"),
+                  flush=True)
+            return
         with self.guest("hotplug", mem_opts=",slots=2,maxmem=4G",
                         append="memhp_default_state=online_movable",
                         acpi=True) as g:
