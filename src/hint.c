@@ -279,6 +279,20 @@ static void fpr_hint_update_id(struct fpr_dev *fpr)
 		WRITE_ONCE(h->id_seen, fpr_hint_read_id(fpr));
 }
 
+/*
+ * Read the command id with no config interrupt to say it changed (the
+ * host may end a run with none, top of the file). QEMU answers STOP (0)
+ * while it takes hints, not the run's id: only DONE or a new id count
+ * here; a real STOP comes with an interrupt.
+ */
+static void fpr_hint_peek_id(struct fpr_dev *fpr)
+{
+	u32 id = fpr_hint_read_id(fpr);
+
+	if (id != VIRTIO_BALLOON_CMD_ID_STOP)
+		WRITE_ONCE(fpr->hint.id_seen, id);
+}
+
 /* The run with id ID must end: the host changed its mind, or teardown */
 static bool fpr_hint_run_over(struct fpr_dev *fpr, u32 id)
 {
@@ -317,8 +331,7 @@ static int fpr_hint_one(struct fpr_dev *fpr, u32 id, unsigned long limit)
 				return -ECANCELED;
 			continue;
 		}
-		/* The host may have ended the run with no interrupt (top) */
-		WRITE_ONCE(h->id_seen, fpr_hint_read_id(fpr));
+		fpr_hint_peek_id(fpr);
 		return fpr_hint_run_over(fpr, id) ? -ECANCELED : -ETIMEDOUT;
 	}
 	if (fpr_hint_run_over(fpr, id))

@@ -284,12 +284,10 @@ class HintScenarios:
                 last = [0]
 
                 def settled():
-                    # the run ends after 1 s without room: counted
-                    # stalled unless the host ended it meanwhile (QEMU
-                    # 7.2 had written STOP by then, with no interrupt
-                    # the run saw)
+                    # the run ends after 1 s without room, and counts it
                     h = hinting(g)
-                    done = h["held"] > 0 and h["held"] == last[0]
+                    done = h["held"] > 0 and h["held"] == last[0] and \
+                        h["stalled"] > stalled
                     last[0] = h["held"]
                     return done
                 wait_for(settled, 120 * slow, 2)
@@ -315,6 +313,7 @@ class HintScenarios:
             status = g.qmp("query-migrate").get("status")
             self.check(tag + "/stalled-rmmod",
                        h["runs"] == 1 and h["held"] == cap and
+                       h["stalled"] == 1 and
                        rc == 0 and secs < TEARDOWN_LIMIT * slow and
                        back >= mib(h["held"]) - 8 and reset and
                        status == "active",
@@ -354,7 +353,8 @@ class HintScenarios:
                              hinting(g)["held"] > 0, 120 * slow, 1)
             h2 = hinting(g)
             self.check(tag + "/ended-run-back",
-                       bool(ended) and status == "active" and bool(again),
+                       h["stalled"] == 1 and bool(ended) and
+                       status == "active" and bool(again),
                        "%d MiB with the device (a run counted stalled %d "
                        "times) when its migration was cancelled: %s while "
                        "the next one was %s; that one's run: %d MiB held" %
