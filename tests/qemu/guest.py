@@ -164,9 +164,17 @@ class Guest:
         if incoming:
             return
         t = time.monotonic()
-        line = self._readline(120 * kernel.slow)
-        if not line.startswith("@@READY"):
-            raise GuestError("guest did not boot: %r" % line)
+        try:
+            line = self._readline(120 * kernel.slow)
+            if not line.startswith("@@READY"):
+                raise GuestError("guest did not boot: %r" % line)
+        except BaseException:
+            # No "with" holds it yet: a guest left booting takes a core
+            # from every guest after it (seen: four debug guests, each
+            # failing for the ones before it)
+            self.proc.kill()
+            self.proc.wait()
+            raise
         self.boot_seconds = time.monotonic() - t
 
     # --- command channel -------------------------------------------------
