@@ -42,7 +42,9 @@ else
 	# (about 15 min of slow guests whose timings are not asserted) run
 	# once the second lane is done, on its core: beside both lanes a
 	# debug guest got a quarter to a third of a core, its boot (90 s of
-	# CPU) failed to calibrate the TSC and did not end in 8 min
+	# CPU) failed to calibrate the TSC and did not end in 8 min. Not
+	# stall: on a core of its own it took over 20 min (make check-debug
+	# runs it), which would take make check past 80 min there
 	build_log=$FPR_CACHE/debug-kernel-build.log
 	(
 		if nice -n 19 "$FPR_TOP/scripts/debug-kernel.sh" \
@@ -54,7 +56,7 @@ else
 			done
 			nice -n 5 "$FPR_TOP/tests/qemu/suite.py" \
 				--series 6.1-debug \
-				--only "${FPR_DEBUG_ONLY:-exercise,bad_load,stall}"
+				--only "${FPR_DEBUG_ONLY:-exercise,bad_load}"
 		else
 			echo "FAIL debug-kernel/build: scripts/debug-kernel.sh failed:"
 			tail -20 "$build_log" | sed 's/^/    /'
