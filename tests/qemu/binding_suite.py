@@ -110,10 +110,9 @@ class BindingScenarios:
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             results = []
-            # A debug kernel frees a page 30-100 times slower: there a
-            # quarter of the balloon (with half, the scenario took 24 min
-            # in make check on a new machine), and the limit times its
-            # slowness
+            # A debug kernel frees a page 30-100 times slower: there 256
+            # MiB inflated (with 512, the scenario took 24 min in stop
+            # 26's CI), and the limit times its slowness
             size = 1792 if self.k.debug else 1024
             limit = TEARDOWN_LIMIT * self.k.slow
             bad = []
@@ -155,7 +154,8 @@ class BindingScenarios:
             secs = time.monotonic() - t - PM_TEST_WAIT
             # The limit is on what the driver's callbacks take (the
             # kernel's own timing): freezing and thawing every task and
-            # device of a TCG guest adds 2 to 7 s, more on a loaded host
+            # device of a TCG guest added 3.7 s on 5.10, more on a
+            # loaded host
             cb = pm_callback_secs(g)
             driver = secs if cb is None else sum(cb)
             results.append("freeze/restore %.1f s (+%d s pm_test), %s" %

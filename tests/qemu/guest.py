@@ -20,9 +20,6 @@ BAD_CONSOLE = re.compile(
     r"(WARNING:|BUG:|Oops|Kernel panic|general protection|"
     r"memory corruption|Call Trace:|UBSAN|KASAN|kmemleak:.*new suspected)")
 KMEMLEAK = "/sys/kernel/debug/kmemleak"
-# arm64 guests that need ACPI (memory hotplug): Debian's UEFI firmware
-# for the virt machine (qemu-efi-aarch64, installed by initramfs.sh)
-AARCH64_UEFI = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
 
 
 def sh(*args):
@@ -91,14 +88,11 @@ class Guest:
 
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
                  balloon_props="", smp=1, name="guest", extra=(),
-                 mem_opts="", incoming=None, qemu=None, acpi=False):
+                 mem_opts="", incoming=None, qemu=None):
         """incoming: a migration URI; the guest then comes from a source
         QEMU (migrate) instead of booting, and run() talks to it once the
         migration completed. qemu: a Debian suite whose QEMU runs the
-        guest (scripts/qemu.sh), as FPR_QEMU does for every guest.
-        acpi: arm64 boots through UEFI with ACPI instead of a device tree
-        (amd64 guests always have ACPI): the virt machine announces
-        hot-plugged DIMMs only through ACPI."""
+        guest (scripts/qemu.sh), as FPR_QEMU does for every guest."""
         self.kernel = kernel
         # Short: the QMP socket's path must fit sun_path (108 bytes)
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
@@ -114,11 +108,6 @@ class Guest:
             machine = ["qemu-system-aarch64", "-machine", "virt",
                        "-cpu", "max,pauth-impdef=on"]
             console = "console=ttyAMA0 fpr_cmd=hvc0 "
-            if acpi:
-                # The firmware loads -kernel and -initrd from fw_cfg
-                machine[2] = "virt,acpi=on"
-                machine += ["-bios", AARCH64_UEFI]
-                console += "acpi=force "
             channel = ["-device", "virtio-serial-pci,id=vser,addr=0x1f",
                        "-device", "virtconsole,chardev=cmd"]
         else:

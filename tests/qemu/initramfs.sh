@@ -26,8 +26,7 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc}
 cc=gcc
 if [ "$("$FPR_TOP/scripts/kernel.sh" arch "$series")" = arm64 ]; then
-	# and the UEFI firmware of the guests that boot with ACPI (guest.py)
-	fpr_need gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-efi-aarch64
+	fpr_need gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	cc=aarch64-linux-gnu-gcc
 	bb=$FPR_CACHE/busybox-arm64
 	if [ ! -x "$bb/bin/busybox" ]; then
