@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Memory hot-add and hot-remove with virtio_fpr reporting: a 512 MiB
-DIMM is plugged through QMP (ACPI), onlined movable, its memory is used,
-freed and must come back to the host through the DIMM's own backing file;
-then it is unplugged while a churn keeps reports in flight and checksummed
-data lives in it (offlining migrates that data). The back-off's map
-grows over the DIMM without a reload. Mixed into
+"""Memory hot-add and hot-remove with virtio_fpr reporting: 512 MiB is
+plugged through QMP (a pc-dimm, announced through ACPI, on amd64;
+virtio-mem on arm64, whose virt machine announces DIMMs through ACPI only
+while Debian's arm64 kernels lack CONFIG_ACPI_HOTPLUG_MEMORY), onlined
+movable; its memory is used, freed and must come back to the host through
+its own backing file; then it is unplugged while a churn keeps reports in
+flight and checksummed data lives in it (offlining migrates that data).
+The back-off's map grows over the new memory without a reload. Mixed into
 suite.Scenarios."""
 
 import os
@@ -17,11 +19,11 @@ from fault_suite import start, stop
 from fprsys import counters
 
 MIB = 1 << 20
-DIMM_MIB = 512
+PLUG_MIB = 512
 
 
 def backing_mib(path):
-    """MiB of the DIMM's backing file (tmpfs) the host holds."""
+    """MiB of the plugged memory's backing file (tmpfs) the host holds."""
     return os.stat(path).st_blocks * 512 / MIB
 
 
@@ -31,54 +33,119 @@ def backoff_covered_mib(g):
     return int(re.search(r"covered_mib (\d+)", out).group(1))
 
 
-def dimm_top_mib(g, dimm):
-    """Where the DIMM ends in guest physical memory, in MiB."""
+def memory_device(g, dev_id):
+    """query-memory-devices' data for dev_id, or None."""
     for d in g.qmp("query-memory-devices"):
-        if d["data"].get("id") == dimm:
-            return (d["data"]["addr"] + d["data"]["size"]) // MIB
-    return -1
+        if d["data"].get("id") == dev_id:
+            return d["data"]
+    return None
 
 
-def dimm_present(g, dimm):
-    return any(d["data"].get("id") == dimm
-               for d in g.qmp("query-memory-devices"))
+class Dimm:
+    """A new pc-dimm each round: device_add, device_del (ACPI)."""
+    name = "pc-dimm"
+    mem_opts = ",slots=2,maxmem=4G"
+
+    def __init__(self, rounds):
+        self.paths = ["/dev/shm/fpr-%d-dimm%d" % (os.getpid(), i)
+                      for i in range(rounds)]
+        self.qemu_args = []
+
+    def setup(self, g):
+        return True
+
+    def plug(self, g, i):
+        g.qmp("object-add", **{"qom-type": "memory-backend-file",
+                               "id": "mem%d" % i, "mem-path": self.paths[i],
+                               "size": PLUG_MIB * MIB, "share": True})
+        g.qmp("device_add", driver="pc-dimm", id="dimm%d" % i,
+              memdev="mem%d" % i)
+
+    def top_mib(self, g, i):
+        d = memory_device(g, "dimm%d" % i)
+        return (d["addr"] + d["size"]) // MIB if d else -1
+
+    def unplug(self, g, i):
+        g.qmp("device_del", id="dimm%d" % i)
+
+    def unplugged(self, g, i):
+        return memory_device(g, "dimm%d" % i) is None
+
+    def release(self, g, i):
+        g.qmp("object-del", id="mem%d" % i)
+
+
+class VirtioMem:
+    """One virtio-mem device (after the balloon: it stays virtio0), its
+    requested size set to 512 MiB and back to 0 each round."""
+    name = "virtio-mem"
+    mem_opts = ",maxmem=4G"
+
+    def __init__(self, rounds):
+        path = "/dev/shm/fpr-%d-vmem" % os.getpid()
+        self.paths = [path] * rounds
+        self.qemu_args = [
+            "-object", "memory-backend-file,id=vmem0,mem-path=%s,size=%dM,"
+            "share=on" % (path, PLUG_MIB),
+            "-device", "virtio-mem-pci,id=vm0,memdev=vmem0,"
+            "requested-size=0,addr=0x1e"]
+
+    def setup(self, g):
+        g.run("modprobe virtio_mem", check=False)
+        return g.run("test -d /sys/bus/virtio/drivers/virtio_mem",
+                     check=False)[0] == 0
+
+    def resize(self, g, mib):
+        g.qmp("qom-set", path="vm0", property="requested-size",
+              value=mib * MIB)
+
+    def plug(self, g, i):
+        self.resize(g, PLUG_MIB)
+
+    def top_mib(self, g, i):
+        # virtio-mem plugs its blocks from the start of its region
+        d = memory_device(g, "vm0")
+        return (d["memaddr"] + d["size"]) // MIB if d else -1
+
+    def unplug(self, g, i):
+        self.resize(g, 0)
+
+    def unplugged(self, g, i):
+        return memory_device(g, "vm0")["size"] == 0
+
+    def release(self, g, i):
+        pass
 
 
 class HotplugScenarios:
     def hotplug(self, rounds=3):
         if self.k.debug:
             rounds = 1      # an unplug under churn takes minutes there
-        if self.k.arch == "arm64":
-            # The virt machine announces DIMMs through ACPI only, these
-            # guests boot from a device tree, and Debian's arm64 kernels
-            # lack CONFIG_ACPI_HOTPLUG_MEMORY anyway (tried through UEFI
-            # with ACPI: the DIMM stayed offline); virtio-mem
-            # (CONFIG_VIRTIO_MEM=m there) would be the way
-            print("skip %s: Debian's arm64 kernel has no "
-                  "CONFIG_ACPI_HOTPLUG_MEMORY" % self.name("hotplug"),
-                  flush=True)
-            return
-        with self.guest("hotplug", mem_opts=",slots=2,maxmem=4G",
-                        append="memhp_default_state=online_movable") as g:
-            if g.run("test -d /sys/devices/system/memory",
-                     check=False)[0]:
-                # our debug build has no CONFIG_MEMORY_HOTPLUG
-                print("skip %s: the kernel has no memory hotplug" %
-                      self.name("hotplug"), flush=True)
-                return
-            try:
-                self.hotplug_rounds(g, rounds)
-            finally:
-                for i in range(rounds):
-                    path = self.dimm_path(g, i)
-                    if os.path.exists(path):
-                        os.unlink(path)
+        dev = (VirtioMem if self.k.arch == "arm64" else Dimm)(rounds)
+        try:
+            with self.guest("hotplug", mem_opts=dev.mem_opts,
+                            extra=dev.qemu_args,
+                            append="memhp_default_state=online_movable") \
+                    as g:
+                if g.run("test -d /sys/devices/system/memory",
+                         check=False)[0]:
+                    # our debug build has no CONFIG_MEMORY_HOTPLUG
+                    print("skip %s: the kernel has no memory hotplug" %
+                          self.name("hotplug"), flush=True)
+                    return
+                if not dev.setup(g):
+                    # Debian 11's arm64 kernel has no CONFIG_VIRTIO_MEM
+                    print("skip %s: the kernel has no %s driver" %
+                          (self.name("hotplug"), dev.name), flush=True)
+                    return
+                self.hotplug_rounds(g, dev, rounds)
+        finally:
+            for path in set(dev.paths):
+                if os.path.exists(path):
+                    os.unlink(path)
         self.no_problems(g, "hotplug")
 
-    def dimm_path(self, g, i):
-        return "/dev/shm/fpr-%d-dimm%d" % (g.proc.pid, i)
-
-    def hotplug_rounds(self, g, rounds):
+    def hotplug_rounds(self, g, dev, rounds):
         slow = self.k.slow
         g.run("modprobe virtio_fpr order=3 delay_ms=100")
         base = meminfo_kib(g, "MemTotal") // 1024
@@ -87,21 +154,17 @@ class HotplugScenarios:
         top = []
         reports = 0
         for i in range(rounds):
-            mem, dimm, path = "mem%d" % i, "dimm%d" % i, \
-                self.dimm_path(g, i)
-            g.qmp("object-add", **{"qom-type": "memory-backend-file",
-                                   "id": mem, "mem-path": path,
-                                   "size": DIMM_MIB * MIB, "share": True})
-            g.qmp("device_add", driver="pc-dimm", id=dimm, memdev=mem)
+            path = dev.paths[i]
+            dev.plug(g, i)
             wait_for(lambda: meminfo_kib(g, "MemTotal") // 1024 >=
-                     base + DIMM_MIB - 16, 30 * slow)
+                     base + PLUG_MIB - 16, 30 * slow)
             added.append(meminfo_kib(g, "MemTotal") // 1024 - base)
-            top.append(dimm_top_mib(g, dimm))
-            # no reload: the back-off's map grows over the DIMM, and its
-            # notifier forgets the DIMM's blocks before they go offline
+            top.append(dev.top_mib(g, i))
+            # no reload: the back-off's map grows over the new memory, and
+            # its notifier forgets its blocks before they go offline
             covered.append(backoff_covered_mib(g))
-            # user memory fills ZONE_MOVABLE (the DIMM) first
-            reclaim.hold(g, DIMM_MIB - 32)
+            # user memory fills ZONE_MOVABLE (the new memory) first
+            reclaim.hold(g, PLUG_MIB - 32)
             used = backing_mib(path)
             reclaim.release(g)
             wait_for(lambda: backing_mib(path) <= 64, 20 * slow)
@@ -115,8 +178,8 @@ class HotplugScenarios:
             time.sleep(3)
             inside = backing_mib(path)
             r0 = counters(g)["reports"]
-            g.qmp("device_del", id=dimm)
-            gone = wait_for(lambda: not dimm_present(g, dimm), 60 * slow)
+            dev.unplug(g, i)
+            gone = wait_for(lambda: dev.unplugged(g, i), 60 * slow)
             reports += counters(g)["reports"] - r0
             rc_c, _ = stop(g, "churn")
             rc_v, verify = stop(g, "verify")
@@ -126,25 +189,26 @@ class HotplugScenarios:
             verified.append((rc_v, int(m.group(1)) if m else -1,
                              int(m.group(2)) if m else -1))
             if gone:
-                g.qmp("object-del", id=mem)
+                dev.release(g, i)
 
         self.check("hotplug-added-memory-reported",
-                   all(a >= DIMM_MIB - 16 for a in added) and
-                   all(u >= DIMM_MIB / 2 and lft <= 64
+                   all(a >= PLUG_MIB - 16 for a in added) and
+                   all(u >= PLUG_MIB / 2 and lft <= 64
                        for u, lft in returned),
-                   "%d rounds: DIMM of %d MiB online movable (MemTotal +%s "
+                   "%d rounds: %d MiB of %s online movable (MemTotal +%s "
                    "MiB); its backing file held %s MiB, then %s MiB after "
                    "the free" %
-                   (rounds, DIMM_MIB, "/".join("%d" % a for a in added),
+                   (rounds, PLUG_MIB, dev.name,
+                    "/".join("%d" % a for a in added),
                     "/".join("%.0f" % u for u, _ in returned),
                     "/".join("%.0f" % lft for _, lft in returned)))
-        self.check("hotplug-backoff-covers-dimm",
+        self.check("hotplug-backoff-covers-memory",
                    all(c >= t > covered[0]
                        for c, t in zip(covered[1:], top)),
                    "the back-off's map covered %d MiB at load, then %s MiB "
-                   "with the DIMM ending at %s MiB" %
+                   "with the %s ending at %s MiB" %
                    (covered[0], "/".join("%d" % c for c in covered[1:]),
-                    "/".join("%d" % t for t in top)))
+                    dev.name, "/".join("%d" % t for t in top)))
         self.check("hotplug-removed-mid-report",
                    all(gone and abs(left) <= 16 and ok and inside >= 128
                        for gone, left, ok, inside in removed) and
@@ -153,7 +217,7 @@ class HotplugScenarios:
                        for rc, n, bad in verified),
                    "%d unplugs under a 64 MiB churn at order 3, "
                    "delay_ms=100 (%d reports meanwhile), %s MiB of the "
-                   "DIMM in use: %s; MemTotal "
+                   "plugged memory in use: %s; MemTotal "
                    "back to %s MiB from the start; checksummed data "
                    "%s MiB verified, %s corrupt words" %
                    (rounds, reports,
