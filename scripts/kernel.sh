@@ -99,11 +99,7 @@ cmd_image() {
 	# (set -e does not reach into $(...): an empty one would be the cache)
 	[ -n "$krel" ] || die "no kernel release for $series"
 	dir=$FPR_CACHE/kernels/$krel
-	# Two lanes or two checkouts sharing the cache may both fetch it:
-	# one unpacks, the other waits (a download: 30 min at most) and
-	# finds it ready
-	exec 7>"$FPR_CACHE/.kernel-$krel.lock"
-	flock -w 1800 7 || die "kernel image $krel: still locked after 30 min"
+	fpr_cache_lock "kernel-$krel"
 	if [ ! -f "$dir/.ready" ]; then
 		fpr_need xz-utils zstd kmod
 		[ "$series" = 6.1 ] && fpr_apt_update
@@ -167,10 +163,8 @@ cmd_headers() {
 		# them in a private folder instead of installing both.
 		fpr_need make gcc-12 libelf-dev dwarves
 		dir=$FPR_CACHE/headers/$krel
-		# as for the image (arm64_headers' lock, by name)
-		exec 7>"$FPR_CACHE/.headers-$krel.lock"
-		flock -w 1800 7 ||
-			die "headers $krel: still locked after 30 min"
+		# the same lock as arm64_headers'
+		fpr_cache_lock "headers-$krel"
 		if [ ! -f "$dir/.ready" ]; then
 			rm -rf "$dir"
 			log "fetching headers for $krel"
@@ -207,8 +201,7 @@ arm64_headers() {
 		root=
 		dir=$FPR_CACHE/headers/$krel
 	fi
-	exec 7>"$FPR_CACHE/.headers-$krel.lock"
-	flock 7
+	fpr_cache_lock "headers-$krel"
 	if [ ! -f "$dir/usr/src/linux-headers-$krel/.fpr-ready" ]; then
 		log "fetching arm64 headers for $krel"
 		fpr_aptx_update

@@ -80,6 +80,15 @@ fpr_apt_update() {
 	) 9> "$FPR_CACHE/.apt-install.lock"
 }
 
+# Take the cache lock NAME ($FPR_CACHE/.NAME.lock) on fd 7, waiting 30 min
+# at most (a download): two lanes or two checkouts sharing the cache may
+# both fetch the same thing, one unpacks it and the other finds it ready.
+# Release it with "exec 7>&-" once the thing is ready.
+fpr_cache_lock() {
+	exec 7>"$FPR_CACHE/.$1.lock"
+	flock -w 1800 7 || die "$1: still locked after 30 min"
+}
+
 # The lock of SUITE's chroot (scripts/chroot.sh): exclusive to make it or
 # write into it, shared to build in it (scripts/build.sh). Never ask for it
 # while holding it: a shared holder that waits for the exclusive lock in
