@@ -9,11 +9,18 @@
  * release its pages: reported pages go back unreported, balloon pages
  * untold (the device forgot them with the reset).
  *
- * debugfs virtio_fpr/<device>/stall_acks (fault injection for the tests):
- * while set, the driver ignores used buffers on every queue (hint.c too),
- * as if the device had stopped acknowledging them.
+ * A broken queue (surprise removal, a transport error) never hands a
+ * buffer back: the device is reset as soon as one is seen, so the pages
+ * go back then, not at the next teardown.
+ *
+ * debugfs virtio_fpr/<device>/ (fault injection for the tests):
+ * stall_acks: while set, the driver ignores used buffers on every queue
+ * (hint.c too), as if the device had stopped acknowledging them;
+ * break_device: a write marks every queue broken (virtio_break_device()),
+ * as a surprise removal does.
  */
 #include <linux/debugfs.h>
+#include <linux/fs.h>
 #include <linux/jiffies.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
@@ -102,6 +109,20 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 }
 
 /*
+ * VQ is broken: the device will use none of its buffers. Reset it, logged
+ * and counted, so that every waiter may release what it holds.
+ */
+void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
+{
+	if (fpr_device_is_reset(fpr))
+		return;
+	atomic64_inc(&fpr->stats.errors);
+	dev_err(&fpr->vdev->dev, "%s queue broken; resetting the device\n",
+		vq->name);
+	fpr_device_reset(fpr);
+}
+
+/*
  * Has the device used the one buffer on VQ (*used), or been reset? After
  * a reset VQ is not touched: freeze deletes it once the waiter is gone.
  */
@@ -133,6 +154,10 @@ bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 	/* Idle: a report held by a silent device is no load on the system */
 	while (!wait_event_idle_timeout(*wq, fpr_device_done(fpr, vq, &used),
 					HZ)) {
+		if (virtqueue_is_broken(vq)) {
+			fpr_device_broken(fpr, vq);
+			continue;
+		}
 		if (fpr_device_reset_overdue(fpr, n, what, start))
 			continue;
 		if (++secs % FPR_ACK_WARN_SECS)
@@ -157,12 +182,38 @@ void fpr_device_debugfs_exit(void)
 	debugfs_remove_recursive(fpr_debugfs_root);
 }
 
+static ssize_t fpr_device_break_write(struct file *file,
+				      const char __user *buf, size_t len,
+				      loff_t *ppos)
+{
+	struct fpr_dev *fpr = file->private_data;
+
+	dev_info(&fpr->vdev->dev, "breaking every queue (debugfs)\n");
+	virtio_break_device(fpr->vdev);
+	/* Waiters look again: each finds its queue broken */
+	wake_up_all(&fpr->acked);
+	wake_up_all(&fpr->balloon.acked);
+	wake_up_all(&fpr->hint.acked);
+	/* So does the hint work, which may hold blocks outside a run */
+	fpr_hint_changed(fpr);
+	return len;
+}
+
+static const struct file_operations fpr_device_break_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = fpr_device_break_write,
+	.llseek = noop_llseek,
+};
+
 void fpr_device_debugfs_add(struct fpr_dev *fpr)
 {
 	fpr->debugfs = debugfs_create_dir(dev_name(&fpr->vdev->dev),
 					  fpr_debugfs_root);
 	debugfs_create_bool("stall_acks", 0600, fpr->debugfs,
 			    &fpr->stall_acks);
+	debugfs_create_file("break_device", 0200, fpr->debugfs, fpr,
+			    &fpr_device_break_fops);
 }
 
 void fpr_device_debugfs_remove(struct fpr_dev *fpr)

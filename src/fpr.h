@@ -295,6 +295,7 @@ void fpr_device_init(struct fpr_dev *fpr);
 void fpr_device_started(struct fpr_dev *fpr);
 void fpr_device_reset(struct fpr_dev *fpr);
 bool fpr_device_is_reset(struct fpr_dev *fpr);
+void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq);
 bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 			      const char *what, unsigned long start);
 void fpr_device_teardown(struct fpr_dev *fpr);

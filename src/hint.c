@@ -440,6 +440,7 @@ static void fpr_hint_work(struct work_struct *work)
 	struct fpr_hint *h = container_of(to_delayed_work(work),
 					  struct fpr_hint, work);
 	struct fpr_dev *fpr = container_of(h, struct fpr_dev, hint);
+	struct virtqueue *broken;
 	unsigned long delay = 0;
 	bool waiting;
 	int err;
@@ -448,7 +449,11 @@ static void fpr_hint_work(struct work_struct *work)
 	/* Acks during a run only wake it */
 	spin_lock_irq(&h->lock);
 	h->waiting = false;
+	broken = h->vq && virtqueue_is_broken(h->vq) ? h->vq : NULL;
 	spin_unlock_irq(&h->lock);
+	/* Held blocks never come back from a broken queue (device.c) */
+	if (broken)
+		fpr_device_broken(fpr, broken);
 	/* Reset (a broken queue, a hung device, teardown): it holds none */
 	if (fpr_device_is_reset(fpr)) {
 		fpr_hint_return(fpr, ULONG_MAX, FPR_HINT_RETURN_ALL);
@@ -465,9 +470,8 @@ static void fpr_hint_work(struct work_struct *work)
 			return;
 		err = fpr_hint_run(fpr, id);
 		if (err == -EIO) {
-			/* A broken queue: reset, which gives every block back */
-			dev_err(&fpr->vdev->dev, "free page queue broken; resetting the device\n");
-			fpr_device_reset(fpr);
+			/* Reset, which gives every block back */
+			fpr_device_broken(fpr, h->vq);
 			return;
 		}
 		if (err) {

@@ -62,6 +62,11 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 		fpr->in_flight = true;
 	}
 	spin_unlock_irq(&fpr->vq_lock);
+	if (err == -EIO) {
+		/* The pages go back unreported either way */
+		fpr_device_broken(fpr, vq);
+		return err;
+	}
 	if (err) {
 		atomic64_inc(&fpr->stats.errors);
 		dev_err_ratelimited(&fpr->vdev->dev,

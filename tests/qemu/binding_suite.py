@@ -3,7 +3,8 @@
 reporting or without page poison, another driver holding the reporting
 core, the administrator's page_reporting_order, and a device that stops
 acknowledging (debugfs stall_acks) during unbind, rmmod, an order write
-and a freeze. Mixed into suite.Scenarios."""
+and a freeze, and queues that break under the driver (debugfs
+break_device). Mixed into suite.Scenarios."""
 
 import os
 import time
@@ -16,6 +17,7 @@ from fprsys import (CORE_ORDER, DRIVER, PARAMS, SYSFS, bound, counters,
 from guest import TOP
 
 STALL = "/sys/kernel/debug/virtio_fpr/virtio0/stall_acks"
+BREAK = "/sys/kernel/debug/virtio_fpr/virtio0/break_device"
 # What a teardown with a silent device may take: the driver gives it
 # FPR_TEARDOWN_SECS (5 s), then resets it
 TEARDOWN_LIMIT = 10.0
@@ -197,6 +199,77 @@ class BindingScenarios:
                        dmesg_has(g, "is going away: resetting it"),
                        "the reset is logged")
         self.no_problems(g, "stall")
+
+    # Queues that break under the driver, as a surprise removal breaks
+    # them: with a report in flight the device is reset at once (not at
+    # the next teardown), the report's pages go back unreported; unbind
+    # then gives the balloon's pages back, a rebind works again
+    def broken(self):
+        slow = self.k.slow
+        size = 1792
+        with self.guest("broken") as g:
+            g.run("modprobe virtio_fpr order=3 delay_ms=100")
+            total0 = meminfo_kib(g, "MemTotal")
+            start(g, "verify", "fprmem verify 128 100000")
+            inflated = self.balloon_to(g, size)
+            g.run("echo 1 > " + STALL)
+            reclaim.hold(g, 256, tag="fill")
+            reclaim.release(g, "fill")
+            in_flight = wait_for(
+                lambda: g.read(SYSFS + "/reporting/in_flight") == "1",
+                20 * slow)
+            before = counters(g)
+            t = time.monotonic()
+            g.run("echo 1 > " + BREAK)
+            reset = wait_for(lambda: state(g) == "off: device reset",
+                             TEARDOWN_LIMIT * slow, 0.2)
+            secs = time.monotonic() - t
+            after = counters(g)
+            logged = dmesg_has(g, "queue broken; resetting the device")
+            g.run("echo 0 > " + STALL)
+            # a reset device gets nothing more
+            reclaim.hold(g, 256, tag="fill")
+            reclaim.release(g, "fill")
+            time.sleep(2)
+            quiet = counters(g)["reports"] == after["reports"]
+            self.check("broken-queue-reset",
+                       inflated and in_flight and reset and
+                       secs < TEARDOWN_LIMIT * slow and
+                       after["in_flight"] == 0 and
+                       after["errors"] > before["errors"] and
+                       after["resets"] == before["resets"] and
+                       logged and quiet,
+                       "queues broken with %d MiB inflated and a report "
+                       "in flight (%s): device reset in %.1f s, report "
+                       "%s, errors +%d, %s, %s" %
+                       (2048 - size, "yes" if in_flight else "NO", secs,
+                        "ended" if after["in_flight"] == 0 else
+                        "STILL IN FLIGHT",
+                        after["errors"] - before["errors"],
+                        "logged" if logged else "NOT logged",
+                        "nothing reported after" if quiet else
+                        "REPORTED AFTER"))
+            rc, secs = timed(g, "echo virtio0 > %s/unbind" % DRIVER)
+            mem = meminfo_kib(g, "MemTotal")
+            g.run("echo virtio0 > %s/bind" % DRIVER)
+            active = bound(g) and state(g) == "active"
+            refilled = wait_for(lambda: actual_mib(g) == size, 60 * slow)
+            r0 = counters(g)["reports"]
+            reclaim.hold(g, 256, tag="fill")
+            reclaim.release(g, "fill")
+            again = wait_for(lambda: counters(g)["reports"] > r0, 30 * slow)
+            rc_v, verify = stop(g, "verify")
+            self.check("broken-queue-teardown",
+                       rc == 0 and secs < TEARDOWN_LIMIT * slow and
+                       mem == total0 and active and refilled and again and
+                       rc_v == 0,
+                       "unbind %.1f s, MemTotal %+d MiB; rebound (%s), "
+                       "balloon %s, %s; %s" %
+                       (secs, (mem - total0) // 1024,
+                        "active" if active else "NOT active",
+                        "refilled" if refilled else "NOT refilled",
+                        "reports again" if again else "NO REPORTS", verify))
+        self.no_problems(g, "broken")
 
     # 5: the administrator's page_reporting_order, honoured and kept
     def core_order(self):

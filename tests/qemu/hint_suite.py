@@ -11,7 +11,7 @@ import time
 
 import reclaim
 from balloon_suite import MIB, actual_mib, meminfo_kib, wait_for
-from binding_suite import STALL, TEARDOWN_LIMIT, timed
+from binding_suite import BREAK, STALL, TEARDOWN_LIMIT, state, timed
 from fault_suite import start, stop
 from fprsys import PARAMS, counters, dmesg_has, feature
 from guest import GuestError
@@ -372,6 +372,27 @@ class HintScenarios:
                        "MiB returned" %
                        (q.get("status"), mib(h3["held"]), mib(h3["hinted"]),
                         mib(h3["returned"])))
+
+            # the queues break (as in a surprise removal) while a silent
+            # device holds a run's blocks: they never come back from it,
+            # so the device is reset and the blocks go back at once
+            h = stalled_run()
+            t = time.monotonic()
+            g.run("echo 1 > " + BREAK)
+            zero = wait_for(lambda: hinting(g)["held"] == 0, 15 * slow, 0.2)
+            secs = time.monotonic() - t
+            logged = dmesg_has(g, "free_page_vq queue broken")
+            st = state(g)
+            g.qmp("migrate_cancel")
+            migration(g, 120)
+            self.check(tag + "/broken-queue",
+                       h["held"] > 0 and bool(zero) and logged and
+                       st == "off: device reset",
+                       "%d MiB held when the queues broke: %s in %.1f s; "
+                       "reset %s; reporting %s" %
+                       (mib(h["held"]), "given back" if zero else
+                        "NOT given back", secs,
+                        "logged" if logged else "NOT logged", st))
             rc, out = stop(g, "verify")
             self.check(tag + "/data-intact", rc == 0 and " 0 corrupt" in out
                        and not out.startswith("verified 0 "), out)
