@@ -9,15 +9,16 @@
  * release its pages: reported pages go back unreported, balloon pages
  * untold (the device forgot them with the reset).
  *
- * A broken queue (surprise removal, a transport error) never hands a
- * buffer back: the device is reset as soon as one is seen, so the pages
+ * A broken queue (marked by the transport or the virtio core) never hands
+ * a buffer back: the device is reset as soon as one is seen, so the pages
  * go back then, not at the next teardown.
  *
- * debugfs virtio_fpr/<device>/ (fault injection for the tests):
- * stall_acks: while set, the driver ignores used buffers on every queue
- * (hint.c too), as if the device had stopped acknowledging them;
- * break_device: a write marks every queue broken (virtio_break_device()),
- * as a surprise removal does.
+ * debugfs virtio_fpr/<device>/, fault injection for the tests, with
+ * fault_injection=1 at load only: stall_acks: while set, the driver
+ * ignores used buffers on every queue (hint.c too), as if the device had
+ * stopped acknowledging them; break_device: writing 1 marks every queue
+ * broken (virtio_break_device(), as the virtio core does to a device it
+ * gives up on). Neither can be undone but by a rebind.
  */
 #include <linux/debugfs.h>
 #include <linux/fs.h>
@@ -54,10 +55,13 @@ bool fpr_device_is_reset(struct fpr_dev *fpr)
 
 /*
  * No new buffers, then reset: the device uses none of those it holds
- * afterwards. Idempotent; wakes every waiter.
+ * afterwards. Idempotent: true if this call reset it, and woke every
+ * waiter.
  */
-void fpr_device_reset(struct fpr_dev *fpr)
+bool fpr_device_reset(struct fpr_dev *fpr)
 {
+	bool did = false;
+
 	mutex_lock(&fpr->reset_lock);
 	if (!fpr->reset_done) {
 		spin_lock_irq(&fpr->vq_lock);
@@ -66,13 +70,18 @@ void fpr_device_reset(struct fpr_dev *fpr)
 		fpr_reset_device(fpr->vdev);
 		/* Pairs with fpr_device_is_reset(): the reset is complete */
 		smp_store_release(&fpr->reset_done, true);
+		did = true;
 	}
 	mutex_unlock(&fpr->reset_lock);
+	/* Once: the hint work calls this, and the notice below requeues it */
+	if (!did)
+		return false;
 	wake_up_all(&fpr->acked);
 	wake_up_all(&fpr->balloon.acked);
 	wake_up_all(&fpr->hint.acked);
 	/* Hinted blocks go back: the device forgot them */
 	fpr_hint_changed(fpr);
+	return true;
 }
 
 /* Unbind, rmmod or freeze has begun: bound every wait from now on */
@@ -110,16 +119,17 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 
 /*
  * VQ is broken: the device will use none of its buffers. Reset it, logged
- * and counted, so that every waiter may release what it holds.
+ * and counted once, so that every waiter may release what it holds.
  */
 void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
 {
-	if (fpr_device_is_reset(fpr))
+	const char *name = vq->name;
+
+	if (fpr_device_is_reset(fpr) || !fpr_device_reset(fpr))
 		return;
 	atomic64_inc(&fpr->stats.errors);
-	dev_err(&fpr->vdev->dev, "%s queue broken; resetting the device\n",
-		vq->name);
-	fpr_device_reset(fpr);
+	dev_err(&fpr->vdev->dev, "%s queue broken; the device was reset\n",
+		name);
 }
 
 /*
@@ -131,7 +141,7 @@ static bool fpr_device_done(struct fpr_dev *fpr, struct virtqueue *vq,
 {
 	unsigned int len;
 
-	if (fpr_device_is_reset(fpr))
+	if (fpr_device_is_reset(fpr) || virtqueue_is_broken(vq))
 		return true;
 	if (!READ_ONCE(fpr->stall_acks) && virtqueue_get_buf(vq, &len))
 		*used = true;
@@ -151,9 +161,13 @@ bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 	unsigned int secs = 0;
 	bool used = false;
 
-	/* Idle: a report held by a silent device is no load on the system */
-	while (!wait_event_idle_timeout(*wq, fpr_device_done(fpr, vq, &used),
-					HZ)) {
+	for (;;) {
+		/* Idle: a report held by a silent device is no load */
+		wait_event_idle_timeout(*wq, fpr_device_done(fpr, vq, &used),
+					HZ);
+		if (used || fpr_device_is_reset(fpr))
+			break;
+		/* A broken queue never hands the buffer back */
 		if (virtqueue_is_broken(vq)) {
 			fpr_device_broken(fpr, vq);
 			continue;
@@ -187,10 +201,17 @@ static ssize_t fpr_device_break_write(struct file *file,
 				      loff_t *ppos)
 {
 	struct fpr_dev *fpr = file->private_data;
+	bool now;
+	int err;
 
+	err = kstrtobool_from_user(buf, len, &now);
+	if (err)
+		return err;
+	if (!now)
+		return len;
 	dev_info(&fpr->vdev->dev, "breaking every queue (debugfs)\n");
 	virtio_break_device(fpr->vdev);
-	/* Waiters look again: each finds its queue broken */
+	/* Waiters look again (device.c's and the hint work's) */
 	wake_up_all(&fpr->acked);
 	wake_up_all(&fpr->balloon.acked);
 	wake_up_all(&fpr->hint.acked);
@@ -210,6 +231,8 @@ void fpr_device_debugfs_add(struct fpr_dev *fpr)
 {
 	fpr->debugfs = debugfs_create_dir(dev_name(&fpr->vdev->dev),
 					  fpr_debugfs_root);
+	if (!fpr_param_fault_injection())
+		return;
 	debugfs_create_bool("stall_acks", 0600, fpr->debugfs,
 			    &fpr->stall_acks);
 	debugfs_create_file("break_device", 0200, fpr->debugfs, fpr,

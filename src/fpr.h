@@ -234,6 +234,7 @@ struct fpr_params {
 	unsigned int delay_ms;
 	unsigned int backoff_max;
 	unsigned int burst_mb;		/* a large free, in MiB; 0: off */
+	bool fault_injection;		/* debugfs stall_acks, break_device */
 };
 
 extern struct mutex fpr_lock;
@@ -255,6 +256,11 @@ static inline void fpr_param_order_adopt(unsigned int order)
 {
 	lockdep_assert_held(&fpr_lock);
 	WRITE_ONCE(fpr_params.order, order);
+}
+
+static inline bool fpr_param_fault_injection(void)
+{
+	return READ_ONCE(fpr_params.fault_injection);
 }
 
 static inline unsigned int fpr_param_delay_ms(void)
@@ -293,7 +299,7 @@ bool fpr_core_block_reported(unsigned long pfn);
 /* device.c: waits for the device that end when it is reset, and resets */
 void fpr_device_init(struct fpr_dev *fpr);
 void fpr_device_started(struct fpr_dev *fpr);
-void fpr_device_reset(struct fpr_dev *fpr);
+bool fpr_device_reset(struct fpr_dev *fpr);
 bool fpr_device_is_reset(struct fpr_dev *fpr);
 void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq);
 bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,

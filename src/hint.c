@@ -658,6 +658,7 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 {
 	struct fpr_hint *h = &fpr->hint;
 	unsigned long start = jiffies;
+	struct virtqueue *broken;
 
 	spin_lock_irq(&h->lock);
 	h->stopping = true;
@@ -675,9 +676,15 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 					     "hinted blocks", start))
 			continue;
 		spin_lock_irq(&h->lock);
-		if (h->vq && !fpr_device_is_reset(fpr))
+		broken = h->vq && virtqueue_is_broken(h->vq) ? h->vq : NULL;
+		if (h->vq && !broken && !fpr_device_is_reset(fpr))
 			virtqueue_notify(h->vq);
 		spin_unlock_irq(&h->lock);
+		/* It never hands them back: no need to wait for teardown's end */
+		if (broken) {
+			fpr_device_broken(fpr, broken);
+			continue;
+		}
 		wait_event_idle_timeout(h->acked, fpr_device_is_reset(fpr),
 					msecs_to_jiffies(FPR_HINT_POLL_MS));
 	}

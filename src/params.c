@@ -153,6 +153,11 @@ module_param_cb(backoff_max, &fpr_backoff_ops, &fpr_params.backoff_max,
 MODULE_PARM_DESC(backoff_max,
 		 "While reported memory is reallocated within a delay (allocate/free churn), lengthen the delay up to 2^backoff_max times delay_ms (uint, 0 = never to 6; default 4)");
 
+/* Read at probe: the tests' debugfs files (device.c) */
+module_param_named(fault_injection, fpr_params.fault_injection, bool, 0444);
+MODULE_PARM_DESC(fault_injection,
+		 "For tests only: debugfs virtio_fpr/<device>/stall_acks and break_device, which make the device look silent or its queues broken (bool, at load only; default N)");
+
 module_param_cb(burst_mb, &fpr_burst_ops, &fpr_params.burst_mb, 0644);
 MODULE_PARM_DESC(burst_mb,
 		 "A free of at least this many MiB, still free at the next check (250 ms), is reported in passes 100 ms apart until done, unless delay_ms is above 2000 or the back-off is in force; large frees taken back soon wait a growing cooldown (uint, 0 = never to 1048576; default 128)");

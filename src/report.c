@@ -57,17 +57,13 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	vq = fpr->reporting_vq;
 	/* No indirect descriptors (main.c): this allocates nothing */
 	err = virtqueue_add_inbuf(vq, sgl, nents, fpr, GFP_NOWAIT | __GFP_NOWARN);
-	if (!err) {
+	if (!err)
 		virtqueue_kick(vq);
+	/* A broken queue too: freeze waits for its reset (quiesce) */
+	if (!err || err == -EIO)
 		fpr->in_flight = true;
-	}
 	spin_unlock_irq(&fpr->vq_lock);
-	if (err == -EIO) {
-		/* The pages go back unreported either way */
-		fpr_device_broken(fpr, vq);
-		return err;
-	}
-	if (err) {
+	if (err && err != -EIO) {
 		atomic64_inc(&fpr->stats.errors);
 		dev_err_ratelimited(&fpr->vdev->dev,
 				    "cannot queue a report of %u entries: %d\n",
@@ -75,8 +71,10 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 		return err;
 	}
 
-	used = fpr_device_wait_used(fpr, &fpr->acked, vq, nents,
-				    "reported blocks");
+	if (err)
+		fpr_device_broken(fpr, vq);
+	used = !err && fpr_device_wait_used(fpr, &fpr->acked, vq, nents,
+					    "reported blocks");
 	/* Done with vq: freeze may delete it now (fpr_report_quiesce()) */
 	spin_lock_irq(&fpr->vq_lock);
 	fpr->in_flight = false;
@@ -84,7 +82,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	wake_up_all(&fpr->acked);
 	/* A reset device never uses the buffer: the pages go back unreported */
 	if (!used)
-		return -ENODEV;
+		return err ?: -ENODEV;
 	fpr_policy_reported(fpr, sgl, nents, fpr_count(fpr, sgl, nents));
 	return 0;
 }

@@ -18,6 +18,8 @@ from guest import TOP
 
 STALL = "/sys/kernel/debug/virtio_fpr/virtio0/stall_acks"
 BREAK = "/sys/kernel/debug/virtio_fpr/virtio0/break_device"
+# Both need the module loaded with fault_injection=1
+LOAD_FAULTS = "modprobe virtio_fpr order=3 delay_ms=100 fault_injection=1"
 # What a teardown with a silent device may take: the driver gives it
 # FPR_TEARDOWN_SECS (5 s), then resets it
 TEARDOWN_LIMIT = 10.0
@@ -108,7 +110,7 @@ class BindingScenarios:
     # corrupted, and the device reports again afterwards
     def stall(self):
         with self.guest("stall") as g:
-            g.run("modprobe virtio_fpr order=3 delay_ms=100")
+            g.run(LOAD_FAULTS)
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             results = []
@@ -173,7 +175,7 @@ class BindingScenarios:
                     ("unbind", "echo virtio0 > %s/unbind" % DRIVER,
                      "echo virtio0 > %s/bind" % DRIVER),
                     ("rmmod", "rmmod virtio_fpr",
-                     "modprobe virtio_fpr order=3 delay_ms=100")):
+                     LOAD_FAULTS)):
                 stalled_report(how)
                 rc, secs = timed(g, cmd)
                 gone = not bound(g)
@@ -200,15 +202,16 @@ class BindingScenarios:
                        "the reset is logged")
         self.no_problems(g, "stall")
 
-    # Queues that break under the driver, as a surprise removal breaks
-    # them: with a report in flight the device is reset at once (not at
-    # the next teardown), the report's pages go back unreported; unbind
-    # then gives the balloon's pages back, a rebind works again
+    # Queues that break under the driver, as the virtio core breaks them
+    # when it gives up on a device: with a report in flight the device is
+    # reset at once (not at the next teardown), the report's pages go
+    # back unreported; unbind then gives the balloon's pages back, a
+    # rebind works again
     def broken(self):
         slow = self.k.slow
         size = 1792
         with self.guest("broken") as g:
-            g.run("modprobe virtio_fpr order=3 delay_ms=100")
+            g.run(LOAD_FAULTS)
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             inflated = self.balloon_to(g, size)
@@ -225,7 +228,7 @@ class BindingScenarios:
                              TEARDOWN_LIMIT * slow, 0.2)
             secs = time.monotonic() - t
             after = counters(g)
-            logged = dmesg_has(g, "queue broken; resetting the device")
+            logged = dmesg_has(g, "queue broken; the device was reset")
             g.run("echo 0 > " + STALL)
             # a reset device gets nothing more
             reclaim.hold(g, 256, tag="fill")
@@ -307,7 +310,7 @@ class BindingScenarios:
     def hot_unplug(self):
         port = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"]
         with self.guest("unplug", extra=port, balloon_props="bus=rp1") as g:
-            g.run("modprobe virtio_fpr order=3 delay_ms=100")
+            g.run(LOAD_FAULTS)
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             inflated = self.balloon_to(g, 1024)
