@@ -28,8 +28,8 @@ void fpr_balloon_ack(struct virtqueue *vq)
 
 /*
  * Hand the pfns array to the device and wait until it has used it, or
- * until it is reset (by teardown, or here when its queue broke): a reset
- * device forgot the pages, so the caller may go on either way.
+ * until it is reset (by teardown, or when its queue broke: device.c): a
+ * reset device forgot the pages, so the caller may go on either way.
  */
 static void fpr_balloon_tell_host(struct fpr_dev *fpr, struct virtqueue *vq)
 {
@@ -44,10 +44,7 @@ static void fpr_balloon_tell_host(struct fpr_dev *fpr, struct virtqueue *vq)
 	/* One buffer at a time: fails only on a broken queue (-EIO) */
 	err = virtqueue_add_outbuf(vq, &sg, 1, b, GFP_KERNEL);
 	if (err) {
-		atomic64_inc(&fpr->stats.errors);
-		dev_err(&fpr->vdev->dev, "cannot queue %u balloon pages on %s: %d; resetting the device\n",
-			b->num_pfns, vq->name, err);
-		fpr_device_reset(fpr);
+		fpr_device_broken(fpr, vq);
 		return;
 	}
 	virtqueue_kick(vq);

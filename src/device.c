@@ -110,10 +110,12 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 {
 	if (!fpr_device_overdue(fpr))
 		return false;
-	dev_warn(&fpr->vdev->dev, "device has not used %lu %s in %u s and is going away: resetting it\n",
-		 n, what, jiffies_to_msecs(jiffies - start) / 1000);
-	atomic64_inc(&fpr->stats.resets);
-	fpr_device_reset(fpr);
+	/* Logged and counted once, by the waiter whose call reset it */
+	if (fpr_device_reset(fpr)) {
+		atomic64_inc(&fpr->stats.resets);
+		dev_warn(&fpr->vdev->dev, "device has not used %lu %s in %u s and is going away: resetting it\n",
+			 n, what, jiffies_to_msecs(jiffies - start) / 1000);
+	}
 	return true;
 }
 
@@ -145,7 +147,8 @@ static bool fpr_device_done(struct fpr_dev *fpr, struct virtqueue *vq,
 		return true;
 	if (!READ_ONCE(fpr->stall_acks) && virtqueue_get_buf(vq, &len))
 		*used = true;
-	return *used;
+	/* A bad ring found by virtqueue_get_buf() breaks it too */
+	return *used || virtqueue_is_broken(vq);
 }
 
 /*

@@ -405,6 +405,8 @@ static int fpr_hint_run(struct fpr_dev *fpr, u32 id)
 		return err;
 	/* Room was kept for it, and the buffer was back before the start */
 	err = fpr_hint_send_id_wait(fpr, false, VIRTIO_BALLOON_CMD_ID_STOP);
+	if (err == -EIO)
+		return err;
 	if (err && err != -ENODEV)
 		dev_warn_ratelimited(&fpr->vdev->dev,
 				     "cannot end free page hinting run %u: %d\n",

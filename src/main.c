@@ -135,8 +135,9 @@ static int fpr_start_device(struct fpr_dev *fpr)
 		return err;
 	}
 	fpr_write_poison(fpr);
-	fpr_device_started(fpr);
+	/* No buffer before DRIVER_OK (spec): reports wait for started */
 	virtio_device_ready(fpr->vdev);
+	fpr_device_started(fpr);
 	return 0;
 }
 
