@@ -14,7 +14,8 @@
  *                               page reads zero (reported pages reused);
  *                               PAUSE_MS: sleep that long after each free
  *   fprmem verify MIB SECONDS   keep MIB of checksummed data, re-check it
- *                               every second; print bytes checked/corrupt
+ *                               every second and once more when stopped;
+ *                               print bytes checked/corrupt
  */
 #include <errno.h>
 #include <signal.h>
@@ -176,6 +177,12 @@ static int cmd_verify(size_t len, unsigned int secs)
 		p[i] = pattern(i);
 	for (s = 0; s < secs && !stop; s++) {
 		sleep(1);
+		for (i = 0; i < n; i++)
+			bad += p[i] != pattern(i);
+		checked += len;
+	}
+	/* Stopped (e.g. on a migration's destination): one last full pass */
+	if (stop) {
 		for (i = 0; i < n; i++)
 			bad += p[i] != pattern(i);
 		checked += len;
