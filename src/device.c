@@ -53,6 +53,15 @@ bool fpr_device_is_reset(struct fpr_dev *fpr)
 	return smp_load_acquire(&fpr->reset_done);
 }
 
+/* Every waiter looks again: device.c's, the balloon's and the hint work */
+static void fpr_device_wake_all(struct fpr_dev *fpr)
+{
+	wake_up_all(&fpr->acked);
+	wake_up_all(&fpr->balloon.acked);
+	wake_up_all(&fpr->hint.acked);
+	fpr_hint_changed(fpr);
+}
+
 /*
  * No new buffers, then reset: the device uses none of those it holds
  * afterwards. Idempotent: true if this call reset it, and woke every
@@ -73,15 +82,13 @@ bool fpr_device_reset(struct fpr_dev *fpr)
 		did = true;
 	}
 	mutex_unlock(&fpr->reset_lock);
-	/* Once: the hint work calls this, and the notice below requeues it */
-	if (!did)
-		return false;
-	wake_up_all(&fpr->acked);
-	wake_up_all(&fpr->balloon.acked);
-	wake_up_all(&fpr->hint.acked);
-	/* Hinted blocks go back: the device forgot them */
-	fpr_hint_changed(fpr);
-	return true;
+	/*
+	 * Once (the hint work calls this, and the wake-up requeues it); the
+	 * hinted blocks go back too: the device forgot them
+	 */
+	if (did)
+		fpr_device_wake_all(fpr);
+	return did;
 }
 
 /* Unbind, rmmod or freeze has begun: bound every wait from now on */
@@ -127,7 +134,7 @@ void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
 {
 	const char *name = vq->name;
 
-	if (fpr_device_is_reset(fpr) || !fpr_device_reset(fpr))
+	if (!fpr_device_reset(fpr))
 		return;
 	atomic64_inc(&fpr->stats.errors);
 	dev_err(&fpr->vdev->dev, "%s queue broken; the device was reset\n",
@@ -143,11 +150,11 @@ static bool fpr_device_done(struct fpr_dev *fpr, struct virtqueue *vq,
 {
 	unsigned int len;
 
-	if (fpr_device_is_reset(fpr) || virtqueue_is_broken(vq))
+	if (fpr_device_is_reset(fpr))
 		return true;
+	/* (none from a broken queue, or one broken by a bad ring here) */
 	if (!READ_ONCE(fpr->stall_acks) && virtqueue_get_buf(vq, &len))
 		*used = true;
-	/* A bad ring found by virtqueue_get_buf() breaks it too */
 	return *used || virtqueue_is_broken(vq);
 }
 
@@ -214,12 +221,8 @@ static ssize_t fpr_device_break_write(struct file *file,
 		return len;
 	dev_info(&fpr->vdev->dev, "breaking every queue (debugfs)\n");
 	virtio_break_device(fpr->vdev);
-	/* Waiters look again (device.c's and the hint work's) */
-	wake_up_all(&fpr->acked);
-	wake_up_all(&fpr->balloon.acked);
-	wake_up_all(&fpr->hint.acked);
-	/* So does the hint work, which may hold blocks outside a run */
-	fpr_hint_changed(fpr);
+	/* Each finds its queue broken, the hint work with blocks held too */
+	fpr_device_wake_all(fpr);
 	return len;
 }
 

@@ -263,6 +263,13 @@ static bool fpr_hint_room(struct fpr_dev *fpr, unsigned long limit)
 	return room;
 }
 
+/* The queue, if it is broken (device.c resets the device then); under lock */
+static struct virtqueue *fpr_hint_broken_vq(struct fpr_hint *h)
+{
+	lockdep_assert_held(&h->lock);
+	return h->vq && virtqueue_is_broken(h->vq) ? h->vq : NULL;
+}
+
 /* Teardown, a reset, or a config change to look at: a run pauses */
 static bool fpr_hint_interrupted(struct fpr_dev *fpr)
 {
@@ -451,7 +458,7 @@ static void fpr_hint_work(struct work_struct *work)
 	/* Acks during a run only wake it */
 	spin_lock_irq(&h->lock);
 	h->waiting = false;
-	broken = h->vq && virtqueue_is_broken(h->vq) ? h->vq : NULL;
+	broken = fpr_hint_broken_vq(h);
 	spin_unlock_irq(&h->lock);
 	/* Held blocks never come back from a broken queue (device.c) */
 	if (broken)
@@ -678,7 +685,7 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 					     "hinted blocks", start))
 			continue;
 		spin_lock_irq(&h->lock);
-		broken = h->vq && virtqueue_is_broken(h->vq) ? h->vq : NULL;
+		broken = fpr_hint_broken_vq(h);
 		if (h->vq && !broken && !fpr_device_is_reset(fpr))
 			virtqueue_notify(h->vq);
 		spin_unlock_irq(&h->lock);
