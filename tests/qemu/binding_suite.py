@@ -129,21 +129,10 @@ class BindingScenarios:
                 """Inflate to 1 GiB, stall acks, wait for a report in
                 flight."""
                 need(what + ": inflated", self.balloon_to(g, size))
-                g.run("echo 1 > " + STALL)
-                # A large free reaches the buddy lists: a pass follows
-                reclaim.hold(g, 256, tag="fill")
-                reclaim.release(g, "fill")
-                need(what + ": report in flight", wait_for(
-                    lambda: g.read(SYSFS + "/reporting/in_flight") == "1",
-                    20 * self.k.slow))
+                need(what + ": report in flight", self.report_held(g))
 
             def reports_again(what):
-                before = counters(g)["reports"]
-                reclaim.hold(g, 256, tag="fill")
-                reclaim.release(g, "fill")
-                need(what + ": reports again", wait_for(
-                    lambda: counters(g)["reports"] > before,
-                    30 * self.k.slow))
+                need(what + ": reports again", self.reports_again(g))
 
             stalled_report("order write")
             # An order write (re-registration on 6.1) after a long delay
@@ -202,6 +191,25 @@ class BindingScenarios:
                        "the reset is logged")
         self.no_problems(g, "stall")
 
+    def report_held(self, g):
+        """Stall acks (fault_injection=1), then a large free, which
+        reaches the buddy lists: True once its report waits for the
+        device."""
+        g.run("echo 1 > " + STALL)
+        reclaim.hold(g, 256, tag="fill")
+        reclaim.release(g, "fill")
+        return wait_for(
+            lambda: g.read(SYSFS + "/reporting/in_flight") == "1",
+            20 * self.k.slow)
+
+    def reports_again(self, g):
+        """A large free is reported (within 30 s): True."""
+        before = counters(g)["reports"]
+        reclaim.hold(g, 256, tag="fill")
+        reclaim.release(g, "fill")
+        return wait_for(lambda: counters(g)["reports"] > before,
+                        30 * self.k.slow)
+
     # Queues that break under the driver, as the virtio core breaks them
     # when it gives up on a device: with a report in flight the device is
     # reset at once (not at the next teardown), the report's pages go
@@ -215,12 +223,7 @@ class BindingScenarios:
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             inflated = self.balloon_to(g, size)
-            g.run("echo 1 > " + STALL)
-            reclaim.hold(g, 256, tag="fill")
-            reclaim.release(g, "fill")
-            in_flight = wait_for(
-                lambda: g.read(SYSFS + "/reporting/in_flight") == "1",
-                20 * slow)
+            in_flight = self.report_held(g)
             before = counters(g)
             t = time.monotonic()
             g.run("echo 1 > " + BREAK)
@@ -257,10 +260,7 @@ class BindingScenarios:
             g.run("echo virtio0 > %s/bind" % DRIVER)
             active = bound(g) and state(g) == "active"
             refilled = wait_for(lambda: actual_mib(g) == size, 60 * slow)
-            r0 = counters(g)["reports"]
-            reclaim.hold(g, 256, tag="fill")
-            reclaim.release(g, "fill")
-            again = wait_for(lambda: counters(g)["reports"] > r0, 30 * slow)
+            again = self.reports_again(g)
             rc_v, verify = stop(g, "verify")
             self.check("broken-queue-teardown",
                        rc == 0 and secs < TEARDOWN_LIMIT * slow and
@@ -314,11 +314,7 @@ class BindingScenarios:
             total0 = meminfo_kib(g, "MemTotal")
             start(g, "verify", "fprmem verify 128 100000")
             inflated = self.balloon_to(g, 1024)
-            g.run("echo 1 > " + STALL)
-            reclaim.hold(g, 256, tag="fill")
-            reclaim.release(g, "fill")
-            in_flight = wait_for(lambda: g.read(
-                SYSFS + "/reporting/in_flight") == "1", 20 * self.k.slow)
+            in_flight = self.report_held(g)
             t = time.monotonic()
             g.qmp("device_del", id="balloon0")
             # QEMU drops the device once the guest has removed its driver

@@ -376,7 +376,7 @@ class HintScenarios:
                        (q.get("status"), mib(h3["held"]), mib(h3["hinted"]),
                         mib(h3["returned"])))
 
-            # the queues break (as in a surprise removal) while a silent
+            # the queues break (as the virtio core breaks them) while a silent
             # device holds a run's blocks: they never come back from it,
             # so the device is reset and the blocks go back at once
             h = stalled_run()
