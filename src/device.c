@@ -23,6 +23,7 @@
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/jiffies.h>
+#include <linux/kernel.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 
@@ -127,8 +128,21 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 }
 
 /*
+ * Halt, power-off or reboot: the virtio core of 7.2 (not 6.12) breaks
+ * every queue of a driver without a shutdown method then, and resets the
+ * device
+ */
+static bool fpr_device_going_down(void)
+{
+	return system_state == SYSTEM_HALT ||
+	       system_state == SYSTEM_POWER_OFF ||
+	       system_state == SYSTEM_RESTART;
+}
+
+/*
  * VQ is broken: the device will use none of its buffers. Reset it, logged
- * and counted once, so that every waiter may release what it holds.
+ * and counted once, so that every waiter may release what it holds. Not
+ * an error while the system goes down: the virtio core broke it.
  */
 void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
 {
@@ -136,6 +150,10 @@ void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
 
 	if (!fpr_device_reset(fpr))
 		return;
+	if (fpr_device_going_down()) {
+		dev_dbg(&fpr->vdev->dev, "%s queue broken at shutdown\n", name);
+		return;
+	}
 	atomic64_inc(&fpr->stats.errors);
 	dev_err(&fpr->vdev->dev, "%s queue broken; the device was reset\n",
 		name);

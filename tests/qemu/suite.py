@@ -479,6 +479,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             "poison": "6.12", "feature_matrix": "6.12",
             "backoff_scale": "7.2",
             "hang": "7.2", "hotplug": "7.2", "broken": "7.2",
+            "shutdown": "7.2",
             "hot_unplug": "7.2",
             # three migrations of a 4 GiB guest, about 10 min under TCG
             "hinting": "check-all",
@@ -506,7 +507,8 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
 
     ALL = ("main", "control", "bad_load", "balloon_only", "poison",
            "cycles", "suspend", "balloon", "oom", "integrity", "hang",
-           "stall", "broken", "core_order", "hot_unplug", "hotplug",
+           "stall", "broken", "shutdown", "core_order", "hot_unplug",
+           "hotplug",
            "feature_matrix",
            "params_fuzz", "backoff", "backoff_scale", "exercise", "idle",
            "status", "status_more", "hint_teardown", "hinting")
