@@ -40,11 +40,12 @@ else
 	# The debug kernel builds (once, about 20 min of both cores) at the
 	# lowest priority while the other tests run; then its scenarios
 	# (about 15 min of slow guests whose timings are not asserted) run
-	# once the second lane is done, on its core: beside both lanes a
-	# debug guest got a quarter to a third of a core, its boot (90 s of
-	# CPU) failed to calibrate the TSC and did not end in 8 min. Not
-	# stall: on a core of its own it took over 20 min (make check-debug
-	# runs it), which would take make check past 80 min there
+	# once the second lane is done, on its core, at the first lane's
+	# priority: its boot takes 90 s of CPU, and niced beside the first
+	# lane (as the second lane is) a debug guest once did not boot in
+	# 8 min (given a quarter of a core: 7.6 min). Not stall: on a core
+	# of its own it took over 20 min (make check-debug runs it), which
+	# would take make check past 80 min there
 	build_log=$FPR_CACHE/debug-kernel-build.log
 	(
 		if nice -n 19 "$FPR_TOP/scripts/debug-kernel.sh" \
@@ -54,7 +55,7 @@ else
 				[ -e "$logs/.lane2-done" ] && break
 				sleep 5
 			done
-			nice -n 5 "$FPR_TOP/tests/qemu/suite.py" \
+			"$FPR_TOP/tests/qemu/suite.py" \
 				--series 6.1-debug \
 				--only "${FPR_DEBUG_ONLY:-exercise,bad_load}"
 		else

@@ -61,13 +61,14 @@ class DebugScenarios:
                        m is not None and m.group(2) == "0" and
                        c["reports"] > 0 and b["stats_updates"] > 0 and
                        found and not problems,
-                       "%s: %d reports (%d MiB), %d reused blocks, %d "
-                       "passes deferred; balloon "
+                       "%s, booted in %.0f s: %d reports (%d MiB), %d "
+                       "reused blocks, %d passes deferred; balloon "
                        "%d MiB and back (last binding: %d pages in, %d "
                        "out), %d stats updates; paused 5 s; %d/%d "
                        "unbind+bind and rmmod+insmod; freeze/restore rc %d; "
                        "%s; %s; %s" %
-                       (self.k.krel, c["reports"], c["pages"] >> 8,
+                       (self.k.krel, g.boot_seconds, c["reports"],
+                        c["pages"] >> 8,
                         c["reused_blocks"], c["deferred"], size,
                         b["inflated"],
                         b["deflated"],

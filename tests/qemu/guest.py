@@ -157,12 +157,19 @@ class Guest:
             line = self._readline(120 * kernel.slow)
             if not line.startswith("@@READY"):
                 raise GuestError("guest did not boot: %r" % line)
-        except BaseException:
+        except BaseException as e:
             # No "with" holds it yet: a guest left booting takes a core
             # from every guest after it (seen: four debug guests, each
             # failing for the ones before it)
             self.proc.kill()
             self.proc.wait()
+            if isinstance(e, GuestError) and "exited" not in str(e):
+                # Where the boot stopped: the log is all CI keeps
+                raise GuestError("%s after %.0f s (host load %.1f %.1f "
+                                 "%.1f); console ends:\n%s" %
+                                 ((e, time.monotonic() - t) +
+                                  os.getloadavg() +
+                                  (self.console_tail(8),))) from None
             raise
         self.boot_seconds = time.monotonic() - t
 
