@@ -128,9 +128,9 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 }
 
 /*
- * Halt, power-off or reboot: the virtio core of 7.2 (not 6.12) breaks
- * every queue of a driver without a shutdown method then, and resets the
- * device
+ * Halt, power-off, reboot or kexec: the virtio core's device shutdown
+ * (virtio_dev_shutdown(); 7.2 has it, 6.12 not) breaks every queue of a
+ * driver without a shutdown method, then resets the device
  */
 static bool fpr_device_going_down(void)
 {
