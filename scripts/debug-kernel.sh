@@ -31,8 +31,8 @@ case $series in
 esac
 
 # Options on top of x86_64_defconfig + kvm_guest.config. One per line;
-# "y"/"m"/"n" or a value. HZ as Debian's kernels (defconfig: 1000): given
-# a quarter of a core, the guest booted in 7.6 min at 250, not in 8 at 1000
+# "y"/"m"/"n" or a value. HZ as Debian's kernels (defconfig: 1000): a
+# starved guest boots sooner (docs/testing.md)
 options() {
 	cat <<'EOF'
 MODULES y

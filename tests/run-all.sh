@@ -41,11 +41,10 @@ else
 	# lowest priority while the other tests run; then its scenarios
 	# (about 15 min of slow guests whose timings are not asserted) run
 	# once the second lane is done, on its core, at the first lane's
-	# priority: its boot takes 90 s of CPU, and niced beside the first
-	# lane (as the second lane is) a debug guest once did not boot in
-	# 8 min (given a quarter of a core: 7.6 min). Not stall: on a core
-	# of its own it took over 20 min (make check-debug runs it), which
-	# would take make check past 80 min there
+	# priority: niced beside the first lane (as the second lane is) a
+	# debug guest once did not boot in time (docs/testing.md). Not
+	# stall: on a core of its own it took over 20 min (make check-debug
+	# runs it), which would take make check past 80 min there
 	build_log=$FPR_CACHE/debug-kernel-build.log
 	(
 		if nice -n 19 "$FPR_TOP/scripts/debug-kernel.sh" \

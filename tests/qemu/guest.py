@@ -83,6 +83,10 @@ class GuestError(Exception):
     pass
 
 
+class GuestExited(GuestError):
+    """QEMU ended; the message holds the console's last lines."""
+
+
 class Guest:
     """Boot a guest; run() shell commands in it; rss() of the QEMU process."""
 
@@ -163,7 +167,8 @@ class Guest:
             # failing for the ones before it)
             self.proc.kill()
             self.proc.wait()
-            if isinstance(e, GuestError) and "exited" not in str(e):
+            if isinstance(e, GuestError) and \
+                    not isinstance(e, GuestExited):
                 # Where the boot stopped: the log is all CI keeps
                 raise GuestError("%s after %.0f s (host load %.1f %.1f "
                                  "%.1f); console ends:\n%s" %
@@ -184,7 +189,8 @@ class Guest:
             if r:
                 chunk = os.read(self.proc.stdout.fileno(), 65536)
                 if not chunk:
-                    raise GuestError("guest exited:\n" + self.console_tail())
+                    raise GuestExited("guest exited:\n" +
+                                      self.console_tail())
                 self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
         return line.decode(errors="replace").rstrip("\r")
