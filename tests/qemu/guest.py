@@ -73,6 +73,25 @@ class Kernel:
                 return None
         return None
 
+    def symbol(self, addr):
+        """" (function+0xoffset)" for a kernel text address, from the
+        debug kernel's System.map (its guests boot with nokaslr), else
+        ""."""
+        path = os.path.join(self.image_dir, "linux", "System.map")
+        if not self.debug or not os.path.exists(path):
+            return ""
+        best = None
+        with open(path) as f:
+            for line in f:
+                a, kind, name = line.split()[:3]
+                a = int(a, 16)
+                # of two names for one address, not the "__" marker
+                if kind in "tT" and a <= addr and \
+                        (best is None or a > best[0] or
+                         (a == best[0] and best[1].startswith("__"))):
+                    best = (a, name)
+        return " (%s+%#x)" % (best[1], addr - best[0]) if best else ""
+
     def order_fixed(self):
         """Before 5.14 the core reports pageblock_order only."""
         major, minor = (int(x) for x in self.base.split(".")[:2])
@@ -87,16 +106,30 @@ class GuestExited(GuestError):
     """QEMU ended; the message holds the console's last lines."""
 
 
+class GuestStalled(GuestError):
+    """The boot stopped making progress; the message says where."""
+
+
+# A boot that printed nothing for this long while QEMU used under
+# STALL_CPU of a core has stalled
+STALL_S = 120
+STALL_CPU = 0.1
+
+
 class Guest:
     """Boot a guest; run() shell commands in it; rss() of the QEMU process."""
 
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
                  balloon_props="", smp=1, name="guest", extra=(),
-                 mem_opts="", incoming=None, qemu=None):
+                 mem_opts="", incoming=None, qemu=None, stall_s=None,
+                 first_boot_paused=False):
         """incoming: a migration URI; the guest then comes from a source
         QEMU (migrate) instead of booting, and run() talks to it once the
         migration completed. qemu: a Debian suite whose QEMU runs the
-        guest (scripts/qemu.sh), as FPR_QEMU does for every guest."""
+        guest (scripts/qemu.sh), as FPR_QEMU does for every guest.
+        stall_s: STALL_S for this guest. first_boot_paused: the first
+        boot starts paused (-S), which looks like a stalled boot: for the
+        harness's own test of booting again."""
         self.kernel = kernel
         # Short: the QMP socket's path must fit sun_path (108 bytes)
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
@@ -105,6 +138,9 @@ class Guest:
         # 6.1's KASAN can report a wild access in an interrupt taken early
         # in boot with 5-level paging, which TCG's "max" CPU offers
         cpu = "max,la57=off" if kernel.debug else "max"
+        if kernel.debug:
+            # A stalled boot's instruction pointer is then System.map's
+            append = "nokaslr " + append
         if kernel.arch == "arm64":
             # One UART on "virt": the commands go over a virtio console,
             # in the last slot so that the balloon stays virtio0. QEMU's
@@ -144,9 +180,9 @@ class Guest:
             if balloon_props:
                 dev += "," + balloon_props
             cmd += ["-device", dev]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.cmd = cmd
+        self.stall_s = stall_s or STALL_S
+        self.boot_attempts = 0
         self.buf = b""
         self.qmp_sock = None
         self.boot_seconds = None
@@ -154,13 +190,88 @@ class Guest:
         self.leak_report = ""
         self.commands = 0           # run() calls, so far
         self.scanned_at = -1        # self.commands at the last leak scan
+        self._start(["-S"] if first_boot_paused else [])
         if incoming:
             return
         t = time.monotonic()
         try:
-            line = self._readline(120 * kernel.slow)
-            if not line.startswith("@@READY"):
-                raise GuestError("guest did not boot: %r" % line)
+            self._wait_ready(120 * kernel.slow)
+        except GuestStalled as e:
+            # A kernel that sleeps forever before init ran, i.e. before
+            # virtio_fpr was loaded, tests nothing of ours: say so and
+            # boot once more (docs/testing.md, "Boot stalls")
+            if "virtio_fpr" in self.console_text():
+                raise
+            print("note: %s: booting again after: %s" % (name, e),
+                  flush=True)
+            self._start()
+            self._wait_ready(120 * kernel.slow)
+        self.boot_seconds = time.monotonic() - t
+
+    def _start(self, extra=()):
+        self.boot_attempts += 1
+        if getattr(self, "proc", None) is not None:
+            self.proc.kill()
+            self.proc.wait()
+            if self.qmp_sock:
+                self.qmp_sock.close()
+                self.qmp_sock = None
+            self.buf = b""
+            os.unlink(self.console)
+        self.proc = subprocess.Popen(self.cmd + list(extra),
+                                     stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+
+    def _cpu_seconds(self):
+        """CPU time the QEMU process used so far (user + system)."""
+        try:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / \
+            os.sysconf("SC_CLK_TCK")
+
+    def _console_size(self):
+        try:
+            return os.path.getsize(self.console)
+        except OSError:
+            return 0
+
+    def _wait_ready(self, limit):
+        """Wait for init's @@READY. Raises GuestStalled when for STALL_S
+        the console stayed the same and QEMU stayed (nearly) idle: a vCPU
+        halted with no timer to wake it, as seen once per CI run on the
+        debug kernel, never in local runs. Any other failure: GuestError
+        with where the boot stopped, since the log is all CI keeps."""
+        t = time.monotonic()
+        mark = (t, self._console_size(), self._cpu_seconds())
+        try:
+            while True:
+                left = t + limit - time.monotonic()
+                if left <= 0:
+                    raise GuestError("timeout waiting for the guest; " +
+                                     self.where())
+                try:
+                    line = self._readline(min(left, 10))
+                except GuestExited:
+                    raise
+                except GuestError:
+                    now = time.monotonic()
+                    size, cpu = self._console_size(), self._cpu_seconds()
+                    if size != mark[1] or cpu - mark[2] > \
+                            STALL_CPU * (now - mark[0]):
+                        mark = (now, size, cpu)
+                    elif now - mark[0] >= self.stall_s:
+                        raise GuestStalled(
+                            "boot stalled: for %.0f s no console output "
+                            "and %.1f s of QEMU CPU time; %s" %
+                            (now - mark[0], cpu - mark[2], self.where()))
+                    continue
+                if not line.startswith("@@READY"):
+                    raise GuestError("guest did not boot: %r" % line)
+                return
         except BaseException as e:
             # No "with" holds it yet: a guest left booting takes a core
             # from every guest after it (seen: four debug guests, each
@@ -169,14 +280,33 @@ class Guest:
             self.proc.wait()
             if isinstance(e, GuestError) and \
                     not isinstance(e, GuestExited):
-                # Where the boot stopped: the log is all CI keeps
-                raise GuestError("%s after %.0f s (host load %.1f %.1f "
-                                 "%.1f); console ends:\n%s" %
-                                 ((e, time.monotonic() - t) +
-                                  os.getloadavg() +
-                                  (self.console_tail(8),))) from None
+                raise type(e)("%s after %.0f s (host load %.1f %.1f "
+                              "%.1f); console ends:\n%s" %
+                              ((e, time.monotonic() - t) +
+                               os.getloadavg() +
+                               (self.console_tail(8),))) from None
             raise
-        self.boot_seconds = time.monotonic() - t
+
+    def where(self):
+        """The vCPU's state, from QEMU's monitor: halted or not, and the
+        instruction pointer, with its symbol where System.map has it."""
+        try:
+            self.qmp_timeout = 5
+            state = self.qmp("query-status")["status"]
+            regs = self.qmp("human-monitor-command",
+                            **{"command-line": "info registers"})
+        except (GuestError, OSError, ValueError) as e:
+            return "QEMU's monitor did not answer (%s)" % e
+        finally:
+            self.qmp_timeout = None
+        m = re.search(r"\b(?:RIP|EIP|PC)=([0-9a-f]+)", regs)
+        halted = re.search(r"HLT=(\d)", regs)
+        text = "QEMU %s, vCPU %s" % (state, "halted" if halted and
+                                     halted.group(1) == "1" else "running")
+        if m:
+            ip = int(m.group(1), 16)
+            text += " at %#x%s" % (ip, self.kernel.symbol(ip))
+        return text
 
     # --- command channel -------------------------------------------------
     def _readline(self, timeout):
@@ -271,11 +401,13 @@ class Guest:
     def qmp(self, execute, **arguments):
         if self.qmp_sock is None:
             s = socket.socket(socket.AF_UNIX)
+            s.settimeout(getattr(self, "qmp_timeout", None))
             s.connect(self.qmp_path)
             self.qmp_file = s.makefile("rw")
             json.loads(self.qmp_file.readline())
             self.qmp_sock = s
             self.qmp("qmp_capabilities")
+        self.qmp_sock.settimeout(getattr(self, "qmp_timeout", None))
         msg = {"execute": execute}
         if arguments:
             msg["arguments"] = arguments

@@ -330,6 +330,19 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        "without virtio_fpr: " + r.summary())
         no_problems(self.t, g, self.name("control"))
 
+    # The harness itself: a boot that stalls before init is booted again,
+    # once, and says so (guest.py, docs/testing.md "Boot stalls")
+    def boot_stall(self):
+        t0 = time.monotonic()
+        with self.guest("stall", stall_s=15,
+                        first_boot_paused=True) as g:
+            took = time.monotonic() - t0
+            self.check("boot-stall-retried", g.boot_attempts == 2 and
+                       took >= 15 and g.out("echo up") == "up",
+                       "first boot paused: stall seen, booted again, "
+                       "%d boots in %.0f s" % (g.boot_attempts, took))
+        no_problems(self.t, g, self.name("boot-stall"))
+
     # 5: bad load parameters and another reporting driver
     def bad_load(self):
         with self.guest("badload") as g:
@@ -479,7 +492,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             "poison": "6.12", "feature_matrix": "6.12",
             "backoff_scale": "7.2",
             "hang": "7.2", "hotplug": "7.2", "broken": "7.2",
-            "shutdown": "7.2",
+            "shutdown": "7.2", "boot_stall": "7.2",
             "hot_unplug": "7.2",
             # three migrations of a 4 GiB guest, about 10 min under TCG
             "hinting": "check-all",
@@ -505,9 +518,9 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     ARM64_ALL = "5.10-arm64,6.1-arm64,6.12-trixie-arm64," \
         "6.12-trixie-arm64-16k,7.2-arm64,7.2-arm64-16k"
 
-    ALL = ("main", "control", "bad_load", "balloon_only", "poison",
-           "cycles", "suspend", "balloon", "oom", "integrity", "hang",
-           "stall", "broken", "shutdown", "core_order", "hot_unplug",
+    ALL = ("main", "control", "boot_stall", "bad_load", "balloon_only",
+           "poison", "cycles", "suspend", "balloon", "oom", "integrity",
+           "hang", "stall", "broken", "shutdown", "core_order", "hot_unplug",
            "hotplug",
            "feature_matrix",
            "params_fuzz", "backoff", "backoff_scale", "exercise", "idle",
