@@ -128,16 +128,36 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 }
 
 /*
- * Halt, power-off, reboot or kexec: the virtio core's device shutdown
- * (virtio_dev_shutdown(); 7.2 has it, 6.12 not) breaks every queue of a
- * driver without a shutdown method, then resets the device
+ * Halt, power-off, reboot or kexec. Where the virtio core lets a driver
+ * replace its device shutdown (virtio_dev_shutdown(): 7.2 has it, 6.12
+ * not), main.c calls fpr_device_shutdown(); where a core broke the
+ * queues without asking the driver, system_state tells.
  */
-static bool fpr_device_going_down(void)
+static bool fpr_device_going_down(struct fpr_dev *fpr)
 {
-	return system_state == SYSTEM_HALT ||
+	return READ_ONCE(fpr->shutdown) ||
+	       system_state == SYSTEM_HALT ||
 	       system_state == SYSTEM_POWER_OFF ||
 	       system_state == SYSTEM_RESTART;
 }
+
+#ifdef FPR_HAVE_VIRTIO_SHUTDOWN
+/*
+ * What the core would do, in its order: no kick reaches the device after
+ * the reset (some devices wedge on one), every callback sees the queues
+ * broken; then one reset, through fpr_device_reset(), so that every
+ * waiter wakes at once and gives back what it holds. Quiet: nothing went
+ * wrong.
+ */
+void fpr_device_shutdown(struct fpr_dev *fpr)
+{
+	WRITE_ONCE(fpr->shutdown, true);
+	virtio_break_device(fpr->vdev);
+	virtio_synchronize_cbs(fpr->vdev);
+	fpr_device_reset(fpr);
+	dev_dbg(&fpr->vdev->dev, "shutdown: device reset\n");
+}
+#endif
 
 /*
  * VQ is broken: the device will use none of its buffers. Reset it, logged
@@ -150,7 +170,7 @@ void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
 
 	if (!fpr_device_reset(fpr))
 		return;
-	if (fpr_device_going_down()) {
+	if (fpr_device_going_down(fpr)) {
 		dev_dbg(&fpr->vdev->dev, "%s queue broken at shutdown\n", name);
 		return;
 	}

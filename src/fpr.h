@@ -200,6 +200,7 @@ struct fpr_dev {
 	bool reset_done;		/* device reset: it uses no buffer */
 	struct mutex reset_lock;	/* one reset at a time */
 	bool teardown;			/* waits end FPR_TEARDOWN_SECS after */
+	bool shutdown;			/* halt, power-off, reboot, kexec */
 	unsigned long teardown_start;	/* jiffies */
 	bool stall_acks;		/* fault injection: ignore used buffers */
 	bool in_flight;			/* a report is queued (under vq_lock) */
@@ -305,6 +306,7 @@ void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq);
 bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 			      const char *what, unsigned long start);
 void fpr_device_teardown(struct fpr_dev *fpr);
+void fpr_device_shutdown(struct fpr_dev *fpr);
 bool fpr_device_wait_used(struct fpr_dev *fpr, wait_queue_head_t *wq,
 			  struct virtqueue *vq, unsigned int n,
 			  const char *what);

@@ -316,6 +316,14 @@ static int fpr_restore(struct virtio_device *vdev)
 }
 #endif
 
+#ifdef FPR_HAVE_VIRTIO_SHUTDOWN
+/* In place of the virtio core's break and reset (device.c) */
+static void fpr_shutdown(struct virtio_device *vdev)
+{
+	fpr_device_shutdown(vdev->priv);
+}
+#endif
+
 static unsigned int fpr_features[] = {
 	VIRTIO_BALLOON_F_MUST_TELL_HOST,
 	VIRTIO_BALLOON_F_STATS_VQ,
@@ -343,6 +351,9 @@ static struct virtio_driver fpr_driver = {
 #ifdef CONFIG_PM_SLEEP
 	.freeze			= fpr_freeze,
 	.restore		= fpr_restore,
+#endif
+#ifdef FPR_HAVE_VIRTIO_SHUTDOWN
+	.shutdown		= fpr_shutdown,
 #endif
 };
 
