@@ -128,15 +128,15 @@ bool fpr_device_reset_overdue(struct fpr_dev *fpr, unsigned long n,
 }
 
 /*
- * Halt, power-off, reboot or kexec. Where the virtio core lets a driver
- * replace its device shutdown (virtio_dev_shutdown(): 7.2 has it, 6.12
- * not), main.c calls fpr_device_shutdown(); where a core broke the
- * queues without asking the driver, system_state tells.
+ * Halt, power-off, reboot or kexec: system_state is set before any device
+ * shutdown begins. Where the virtio core lets a driver replace its device
+ * shutdown (7.2 has it, 6.12 not), main.c calls fpr_device_shutdown();
+ * without it the core breaks every queue and resets the device behind our
+ * back, and a waiter that sees the broken queue resets it again, quietly.
  */
-static bool fpr_device_going_down(struct fpr_dev *fpr)
+static bool fpr_device_going_down(void)
 {
-	return READ_ONCE(fpr->shutdown) ||
-	       system_state == SYSTEM_HALT ||
+	return system_state == SYSTEM_HALT ||
 	       system_state == SYSTEM_POWER_OFF ||
 	       system_state == SYSTEM_RESTART;
 }
@@ -145,17 +145,20 @@ static bool fpr_device_going_down(struct fpr_dev *fpr)
 /*
  * What the core would do, in its order: no kick reaches the device after
  * the reset (some devices wedge on one), every callback sees the queues
- * broken; then one reset, through fpr_device_reset(), so that every
- * waiter wakes at once and gives back what it holds. Quiet: nothing went
- * wrong.
+ * broken; then one reset, through fpr_device_reset(), so that the device
+ * is reset once and every waiter wakes at once and gives back what it
+ * holds. Quiet: nothing went wrong.
  */
 void fpr_device_shutdown(struct fpr_dev *fpr)
 {
-	WRITE_ONCE(fpr->shutdown, true);
+	struct device *dev = &fpr->vdev->dev;
+
 	virtio_break_device(fpr->vdev);
 	virtio_synchronize_cbs(fpr->vdev);
-	fpr_device_reset(fpr);
-	dev_dbg(&fpr->vdev->dev, "shutdown: device reset\n");
+	if (fpr_device_reset(fpr))
+		dev_dbg(dev, "shutdown: device reset\n");
+	else
+		dev_dbg(dev, "shutdown: device already reset\n");
 }
 #endif
 
@@ -170,7 +173,7 @@ void fpr_device_broken(struct fpr_dev *fpr, struct virtqueue *vq)
 
 	if (!fpr_device_reset(fpr))
 		return;
-	if (fpr_device_going_down(fpr)) {
+	if (fpr_device_going_down()) {
 		dev_dbg(&fpr->vdev->dev, "%s queue broken at shutdown\n", name);
 		return;
 	}

@@ -200,7 +200,6 @@ struct fpr_dev {
 	bool reset_done;		/* device reset: it uses no buffer */
 	struct mutex reset_lock;	/* one reset at a time */
 	bool teardown;			/* waits end FPR_TEARDOWN_SECS after */
-	bool shutdown;			/* halt, power-off, reboot, kexec */
 	unsigned long teardown_start;	/* jiffies */
 	bool stall_acks;		/* fault injection: ignore used buffers */
 	bool in_flight;			/* a report is queued (under vq_lock) */

@@ -101,7 +101,10 @@ static void fpr_stats_work(struct work_struct *work)
 	if (fpr_device_is_reset(fpr) || !virtqueue_get_buf(b->stats_vq, &len))
 		return;
 	err = fpr_stats_queue(fpr);
-	if (err)
+	/* Broken (by the transport, or the core at shutdown): as every queue */
+	if (err == -EIO)
+		fpr_device_broken(fpr, b->stats_vq);
+	else if (err)
 		dev_warn(&fpr->vdev->dev, "cannot requeue the stats buffer: %d\n",
 			 err);
 }

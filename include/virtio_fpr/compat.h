@@ -60,9 +60,9 @@ static inline void fpr_reset_device(struct virtio_device *vdev)
 #endif
 
 /*
- * Between 6.12 and 7.2 (7.2 has it): struct virtio_driver's shutdown
- * method, in place of the core's break and reset. FPR_HAVE_VIRTIO_SHUTDOWN
- * guards it in main.c and device.c, as CONFIG_PM_SLEEP guards freeze.
+ * 7.2 (not 6.12): struct virtio_driver's shutdown method, in place of the
+ * core's break and reset. No shim: FPR_HAVE_VIRTIO_SHUTDOWN guards it in
+ * main.c and device.c, as CONFIG_PM_SLEEP guards freeze.
  */
 
 /* 6.17 moved schedule_delayed_work() to system_percpu_wq (the core's pass) */

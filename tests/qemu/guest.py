@@ -110,10 +110,14 @@ class GuestStalled(GuestError):
     """The boot stopped making progress; the message says where."""
 
 
-# A boot that printed nothing for this long while QEMU used under
-# STALL_CPU of a core has stalled
-STALL_S = 120
+# A boot that printed something, then nothing for this long while QEMU
+# used under STALL_CPU of a core, has stalled (a release kernel boots in
+# 6-9 s, the debug kernel in 90 s, busy all along)
+STALL_S = 60
 STALL_CPU = 0.1
+# Boots that stalled and were booted again, in this process (suite.py
+# prints the count)
+stalls = []
 
 
 class Guest:
@@ -128,8 +132,9 @@ class Guest:
         migration completed. qemu: a Debian suite whose QEMU runs the
         guest (scripts/qemu.sh), as FPR_QEMU does for every guest.
         stall_s: STALL_S for this guest. first_boot_paused: the first
-        boot starts paused (-S), which looks like a stalled boot: for the
-        harness's own test of booting again."""
+        boot is paused (QMP stop) once the kernel printed, which looks
+        like a stalled boot: for the harness's own test of booting
+        again."""
         self.kernel = kernel
         # Short: the QMP socket's path must fit sun_path (108 bytes)
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
@@ -183,6 +188,7 @@ class Guest:
         self.cmd = cmd
         self.stall_s = stall_s or STALL_S
         self.boot_attempts = 0
+        self.stall_note = None
         self.buf = b""
         self.qmp_sock = None
         self.boot_seconds = None
@@ -190,35 +196,41 @@ class Guest:
         self.leak_report = ""
         self.commands = 0           # run() calls, so far
         self.scanned_at = -1        # self.commands at the last leak scan
-        self._start(["-S"] if first_boot_paused else [])
+        self.pause_boot = first_boot_paused
+        self._start()
         if incoming:
             return
         t = time.monotonic()
         try:
             self._wait_ready(120 * kernel.slow)
         except GuestStalled as e:
-            # A kernel that sleeps forever before init ran, i.e. before
-            # virtio_fpr was loaded, tests nothing of ours: say so and
-            # boot once more (docs/testing.md, "Boot stalls")
+            # A kernel that sleeps forever before init answered tests
+            # nothing of ours (init loads no virtio_fpr before @@READY;
+            # the check is for an init that would): say so, boot once
+            # more (docs/testing.md, "Boot stalls")
             if "virtio_fpr" in self.console_text():
                 raise
-            print("note: %s: booting again after: %s" % (name, e),
-                  flush=True)
+            self.stall_note = "%s: booting again after: %s" % (name, e)
+            stalls.append(self.stall_note)
+            print("note: " + self.stall_note, flush=True)
             self._start()
             self._wait_ready(120 * kernel.slow)
         self.boot_seconds = time.monotonic() - t
 
-    def _start(self, extra=()):
+    def _start(self):
         self.boot_attempts += 1
         if getattr(self, "proc", None) is not None:
             self.proc.kill()
             self.proc.wait()
-            if self.qmp_sock:
-                self.qmp_sock.close()
-                self.qmp_sock = None
+            self._qmp_close()
+            for pipe in (self.proc.stdin, self.proc.stdout,
+                         self.proc.stderr):
+                pipe.close()
             self.buf = b""
-            os.unlink(self.console)
-        self.proc = subprocess.Popen(self.cmd + list(extra),
+            # The first attempt's console, kept beside the new one
+            if os.path.exists(self.console):
+                os.replace(self.console, self.console + ".1")
+        self.proc = subprocess.Popen(self.cmd,
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
@@ -246,7 +258,9 @@ class Guest:
         debug kernel, never in local runs. Any other failure: GuestError
         with where the boot stopped, since the log is all CI keeps."""
         t = time.monotonic()
-        mark = (t, self._console_size(), self._cpu_seconds())
+        # The clock starts once the kernel printed: before, qemu.sh may
+        # still be installing a QEMU (FPR_QEMU), silent and idle
+        mark = None
         try:
             while True:
                 left = t + limit - time.monotonic()
@@ -254,14 +268,21 @@ class Guest:
                     raise GuestError("timeout waiting for the guest; " +
                                      self.where())
                 try:
-                    line = self._readline(min(left, 10))
+                    # (quick looks while a test pause is due)
+                    line = self._readline(min(left, 0.1 if self.pause_boot
+                                              else 10))
                 except GuestExited:
                     raise
                 except GuestError:
                     now = time.monotonic()
                     size, cpu = self._console_size(), self._cpu_seconds()
-                    if size != mark[1] or cpu - mark[2] > \
-                            STALL_CPU * (now - mark[0]):
+                    if not size:
+                        continue
+                    if self.pause_boot:
+                        self.pause_boot = False
+                        self.qmp("stop")
+                    if mark is None or size != mark[1] or \
+                            cpu - mark[2] > STALL_CPU * (now - mark[0]):
                         mark = (now, size, cpu)
                     elif now - mark[0] >= self.stall_s:
                         raise GuestStalled(
@@ -288,25 +309,29 @@ class Guest:
             raise
 
     def where(self):
-        """The vCPU's state, from QEMU's monitor: halted or not, and the
-        instruction pointer, with its symbol where System.map has it."""
+        """The vCPU's state, from QEMU's monitor: QEMU's run state, halted
+        or not (x86), and the instruction pointer, with its symbol where
+        the debug kernel's System.map has it. Never raises."""
         try:
             self.qmp_timeout = 5
             state = self.qmp("query-status")["status"]
             regs = self.qmp("human-monitor-command",
                             **{"command-line": "info registers"})
-        except (GuestError, OSError, ValueError) as e:
-            return "QEMU's monitor did not answer (%s)" % e
+            m = re.search(r"\b(?:RIP|EIP|PC)=([0-9a-f]+)", regs)
+            halted = re.search(r"HLT=(\d)", regs)
+            text = "QEMU %s, vCPU %s" % (
+                state, "state unknown" if not halted else
+                "halted" if halted.group(1) == "1" else "running")
+            if m:
+                ip = int(m.group(1), 16)
+                text += " at %#x%s" % (ip, self.kernel.symbol(ip))
+            return text
+        except Exception as e:
+            # A timed-out connection is of no further use
+            self._qmp_close()
+            return "QEMU's monitor did not answer (%r)" % e
         finally:
             self.qmp_timeout = None
-        m = re.search(r"\b(?:RIP|EIP|PC)=([0-9a-f]+)", regs)
-        halted = re.search(r"HLT=(\d)", regs)
-        text = "QEMU %s, vCPU %s" % (state, "halted" if halted and
-                                     halted.group(1) == "1" else "running")
-        if m:
-            ip = int(m.group(1), 16)
-            text += " at %#x%s" % (ip, self.kernel.symbol(ip))
-        return text
 
     # --- command channel -------------------------------------------------
     def _readline(self, timeout):
@@ -398,14 +423,24 @@ class Guest:
             print("kmemleak report of %s:\n%s" % (self.dir, out), flush=True)
 
     # --- QMP -------------------------------------------------------------
+    def _qmp_close(self):
+        if self.qmp_sock:
+            self.qmp_file.close()
+            self.qmp_sock.close()
+            self.qmp_sock = None
+
     def qmp(self, execute, **arguments):
         if self.qmp_sock is None:
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(getattr(self, "qmp_timeout", None))
-            s.connect(self.qmp_path)
-            self.qmp_file = s.makefile("rw")
-            json.loads(self.qmp_file.readline())
-            self.qmp_sock = s
+            try:
+                s.settimeout(getattr(self, "qmp_timeout", None))
+                s.connect(self.qmp_path)
+                f = s.makefile("rw")
+                json.loads(f.readline())
+            except BaseException:
+                s.close()
+                raise
+            self.qmp_file, self.qmp_sock = f, s
             self.qmp("qmp_capabilities")
         self.qmp_sock.settimeout(getattr(self, "qmp_timeout", None))
         msg = {"execute": execute}
@@ -433,8 +468,7 @@ class Guest:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        if self.qmp_sock:
-            self.qmp_sock.close()
+        self._qmp_close()
 
     def __enter__(self):
         return self
