@@ -186,6 +186,8 @@ class Guest:
                 dev += "," + balloon_props
             cmd += ["-device", dev]
         self.cmd = cmd
+        self.proc = None
+        self.qmp_timeout = None     # seconds, for where()
         self.stall_s = stall_s or STALL_S
         self.boot_attempts = 0
         self.stall_note = None
@@ -219,7 +221,7 @@ class Guest:
 
     def _start(self):
         self.boot_attempts += 1
-        if getattr(self, "proc", None) is not None:
+        if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
             self._qmp_close()
@@ -433,7 +435,7 @@ class Guest:
         if self.qmp_sock is None:
             s = socket.socket(socket.AF_UNIX)
             try:
-                s.settimeout(getattr(self, "qmp_timeout", None))
+                s.settimeout(self.qmp_timeout)
                 s.connect(self.qmp_path)
                 f = s.makefile("rw")
                 json.loads(f.readline())
@@ -442,7 +444,7 @@ class Guest:
                 raise
             self.qmp_file, self.qmp_sock = f, s
             self.qmp("qmp_capabilities")
-        self.qmp_sock.settimeout(getattr(self, "qmp_timeout", None))
+        self.qmp_sock.settimeout(self.qmp_timeout)
         msg = {"execute": execute}
         if arguments:
             msg["arguments"] = arguments
