@@ -14,7 +14,8 @@ set -euo pipefail
 
 series=${1:-6.1}
 src=linux-source-$series
-fpr_need make gcc bc bison flex libssl-dev libelf-dev cpio kmod xz-utils
+patches=$(dirname "$0")/debug-kernel-patches/$series
+fpr_need make gcc bc bison flex libssl-dev libelf-dev cpio kmod xz-utils patch
 case $series in
 6.1)
 	fpr_need "$src"
@@ -100,8 +101,20 @@ AGP n
 EOF
 }
 
-# A change of the options is a new build: the folder is named by both
-dir=$FPR_CACHE/debug-kernel/$ver-$(options | md5sum | cut -c1-8)
+# Fixes to the source that the debug options need, for this series
+# (debug-kernel-patches/SERIES/*.patch, each saying why; none for 6.12)
+patch_files() {
+	[ -d "$patches" ] || return 0
+	find "$patches" -name '*.patch' | LC_ALL=C sort
+}
+
+# A change of the options or patches is a new build: the folder is
+# named by the source version and both
+dir=$FPR_CACHE/debug-kernel/$ver-$({
+	options
+	# the changes, not their descriptions
+	patch_files | xargs -r sed -n "/^--- /,\$p"
+} | md5sum | cut -c1-8)
 tree=$dir/linux
 
 # The source tarball, from the backports package unpacked (not installed)
@@ -124,6 +137,11 @@ build() {
 	mkdir -p "$dir"
 	tar -xaf "$tarball" -C "$dir"
 	mv "$dir/$src" "$tree"
+	local p
+	for p in $(patch_files); do
+		log "applying $(basename "$p")"
+		patch -d "$tree" -p1 -s --forward < "$p"
+	done
 	make -C "$tree" -s x86_64_defconfig kvm_guest.config
 	local name val
 	while read -r name val; do
