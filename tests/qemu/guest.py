@@ -98,6 +98,37 @@ class Kernel:
         return (major, minor) < (5, 14)
 
 
+def task_dump_start(text):
+    """Where a panic's task dump (panic_print=1) begins in TEXT: the first
+    "task:" line after "Kernel panic - not syncing"; else None. What
+    comes before is the report itself."""
+    panic = text.find("Kernel panic - not syncing")
+    if panic < 0:
+        return None
+    m = re.search(r"^.*\btask:", text[panic:], re.M)
+    return panic + m.start() if m else None
+
+
+def parse_task_dump(text, limit=6, frames=14):
+    """From a panic's task dump (panic_print=1), pid 1 and the tasks in D
+    state, each as "comm (pid N, S): innermost < ... < outermost", with
+    the reliable frames only (no "? ")."""
+    out, cur = [], None
+    for line in text.splitlines():
+        m = re.search(r"task:(.+?)\s+state:(\S).*?\bpid:\s*(\d+)", line)
+        if m:
+            comm, state, pid = m.group(1).strip(), m.group(2), m.group(3)
+            cur = [] if pid == "1" or state == "D" else None
+            if cur is not None:
+                out.append(("%s (pid %s, %s)" % (comm, pid, state), cur))
+            continue
+        f = re.search(r"\]\s+([A-Za-z_][\w.]*)\+0x", line)
+        if cur is not None and f and len(cur) < frames and \
+                not f.group(1).startswith("__schedule"):
+            cur.append(f.group(1))
+    return ["%s: %s" % (who, " < ".join(st)) for who, st in out[:limit]]
+
+
 class GuestError(Exception):
     pass
 
@@ -111,10 +142,15 @@ class GuestStalled(GuestError):
 
 
 # A boot that printed something, then nothing for this long while QEMU
-# used under STALL_CPU of a core, has stalled (a release kernel boots in
-# 6-9 s, the debug kernel in 90 s, busy all along)
+# used under STALL_CPU of a core or the vCPU sat halted, has stalled (a
+# release kernel boots in 6-9 s, the debug kernel in 90 s, busy all
+# along)
 STALL_S = 60
 STALL_CPU = 0.1
+# x86: an NMI then makes the kernel panic and print every task, so the
+# report names what the boot waits for (blocked()). The whole dump is
+# flushed at the panic: a log buffer that holds it
+NMI_DUMP = "unknown_nmi_panic panic_print=1 log_buf_len=1M "
 # Boots that stalled and were booted again, in this process (suite.py
 # prints the count)
 stalls = []
@@ -126,15 +162,14 @@ class Guest:
     def __init__(self, kernel, mem_mib=2048, append="", balloon="on",
                  balloon_props="", smp=1, name="guest", extra=(),
                  mem_opts="", incoming=None, qemu=None, stall_s=None,
-                 first_boot_paused=False):
+                 first_boot_append=None):
         """incoming: a migration URI; the guest then comes from a source
         QEMU (migrate) instead of booting, and run() talks to it once the
         migration completed. qemu: a Debian suite whose QEMU runs the
         guest (scripts/qemu.sh), as FPR_QEMU does for every guest.
-        stall_s: STALL_S for this guest. first_boot_paused: the first
-        boot is paused (QMP stop) once the kernel printed, which looks
-        like a stalled boot: for the harness's own test of booting
-        again."""
+        stall_s: STALL_S for this guest. first_boot_append: kernel
+        parameters for the first boot only (for the harness's own test of
+        a boot that stalls: one that waits for a root device forever)."""
         self.kernel = kernel
         # Short: the QMP socket's path must fit sun_path (108 bytes)
         self.dir = tempfile.mkdtemp(prefix="fpr-%s-" % name[:48])
@@ -158,7 +193,7 @@ class Guest:
         else:
             machine = ["qemu-system-x86_64", "-machine", "q35",
                        "-cpu", cpu]
-            console = "console=ttyS0 "
+            console = "console=ttyS0 " + NMI_DUMP
             channel = ["-serial", "chardev:cmd"]
         qemu = qemu or os.environ.get("FPR_QEMU")
         if qemu:
@@ -186,6 +221,11 @@ class Guest:
                 dev += "," + balloon_props
             cmd += ["-device", dev]
         self.cmd = cmd
+        self.first_cmd = None
+        if first_boot_append:
+            i = cmd.index("-append") + 1
+            self.first_cmd = cmd[:i] + [cmd[i] + " " + first_boot_append] + \
+                cmd[i + 1:]
         self.proc = None
         self.qmp_timeout = None     # seconds, for where()
         self.stall_s = stall_s or STALL_S
@@ -198,7 +238,6 @@ class Guest:
         self.leak_report = ""
         self.commands = 0           # run() calls, so far
         self.scanned_at = -1        # self.commands at the last leak scan
-        self.pause_boot = first_boot_paused
         self._start()
         if incoming:
             return
@@ -221,6 +260,7 @@ class Guest:
 
     def _start(self):
         self.boot_attempts += 1
+        self.dump_at = None         # where an NMI's task dump starts
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
@@ -232,7 +272,9 @@ class Guest:
             # The first attempt's console, kept beside the new one
             if os.path.exists(self.console):
                 os.replace(self.console, self.console + ".1")
-        self.proc = subprocess.Popen(self.cmd,
+        cmd = self.first_cmd if self.first_cmd and \
+            self.boot_attempts == 1 else self.cmd
+        self.proc = subprocess.Popen(cmd,
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
@@ -253,12 +295,35 @@ class Guest:
         except OSError:
             return 0
 
+    def _halted(self, looks=5):
+        """How many of LOOKS at the vCPUs, half a second apart, found all
+        of them halted (x86; None where QEMU does not say)."""
+        n = 0
+        for i in range(looks):
+            if i:
+                time.sleep(0.5)
+            try:
+                self.qmp_timeout = 5
+                regs = self.qmp("human-monitor-command",
+                                **{"command-line": "info registers -a"})
+            except Exception:
+                self._qmp_close()
+                return None
+            finally:
+                self.qmp_timeout = None
+            flags = re.findall(r"HLT=(\d)", regs)
+            if not flags:
+                return None
+            n += all(f == "1" for f in flags)
+        return n
+
     def _wait_ready(self, limit):
         """Wait for init's @@READY. Raises GuestStalled when for STALL_S
-        the console stayed the same and QEMU stayed (nearly) idle: a vCPU
-        halted with no timer to wake it, as seen once per CI run on the
-        debug kernel, never in local runs. Any other failure: GuestError
-        with where the boot stopped, since the log is all CI keeps."""
+        the console stayed the same and QEMU stayed (nearly) idle or its
+        vCPU halted: a boot waiting for what never comes, as the debug
+        kernel's RCU Tasks self-test did (docs/testing.md, "Boot
+        stalls"). Any other failure: GuestError with where the boot
+        stopped, since the log is all CI keeps."""
         t = time.monotonic()
         # The clock starts once the kernel printed: before, qemu.sh may
         # still be installing a QEMU (FPR_QEMU), silent and idle
@@ -268,11 +333,9 @@ class Guest:
                 left = t + limit - time.monotonic()
                 if left <= 0:
                     raise GuestError("timeout waiting for the guest; " +
-                                     self.where())
+                                     self.where() + self.blocked())
                 try:
-                    # (quick looks while a test pause is due)
-                    line = self._readline(min(left, 0.1 if self.pause_boot
-                                              else 10))
+                    line = self._readline(min(left, 10))
                 except GuestExited:
                     raise
                 except GuestError:
@@ -280,17 +343,24 @@ class Guest:
                     size, cpu = self._console_size(), self._cpu_seconds()
                     if not size:
                         continue
-                    if self.pause_boot:
-                        self.pause_boot = False
-                        self.qmp("stop")
-                    if mark is None or size != mark[1] or \
-                            cpu - mark[2] > STALL_CPU * (now - mark[0]):
+                    if mark is None or size != mark[1]:
                         mark = (now, size, cpu)
                     elif now - mark[0] >= self.stall_s:
-                        raise GuestStalled(
-                            "boot stalled: for %.0f s no console output "
-                            "and %.1f s of QEMU CPU time; %s" %
-                            (now - mark[0], cpu - mark[2], self.where()))
+                        used = (cpu - mark[2]) / (now - mark[0])
+                        halted = self._halted()
+                        # halted, with timers ticking (a busy boot, even
+                        # a slow one, uses its core)
+                        if used <= STALL_CPU or halted is not None and \
+                                halted >= 4 and used < 5 * STALL_CPU:
+                            raise GuestStalled(
+                                "boot stalled: for %.0f s no console "
+                                "output, %.1f s of QEMU CPU time, vCPUs "
+                                "halted at %s of 5 looks; %s%s" %
+                                (now - mark[0], cpu - mark[2],
+                                 "unknown" if halted is None else halted,
+                                 self.where(), self.blocked()))
+                        # silent but busy: look again in stall_s
+                        mark = (now, size, cpu)
                     continue
                 if not line.startswith("@@READY"):
                     raise GuestError("guest did not boot: %r" % line)
@@ -307,7 +377,8 @@ class Guest:
                               "%.1f); console ends:\n%s" %
                               ((e, time.monotonic() - t) +
                                os.getloadavg() +
-                               (self.console_tail(8),))) from None
+                               (self.console_tail(8, self.dump_at),))) \
+                    from None
             raise
 
     def where(self):
@@ -334,6 +405,40 @@ class Guest:
             return "QEMU's monitor did not answer (%r)" % e
         finally:
             self.qmp_timeout = None
+
+    def blocked(self):
+        """x86: inject an NMI, which makes the kernel panic and print every
+        task (NMI_DUMP), and return "; blocked: " with the stacks of pid 1
+        and of the tasks in D state, else "". The guest is gone after it.
+        Never raises."""
+        if self.kernel.arch == "arm64" or self.proc.poll() is not None:
+            return ""
+        try:
+            start = len(self.console_text())
+            # (not while the firmware runs: no kernel to answer)
+            if not start:
+                return ""
+            self.qmp_timeout = 5
+            if self.qmp("query-status")["status"] != "running":
+                return ""
+            self.qmp("inject-nmi")
+            self.dump_at = start
+        except Exception:
+            return ""
+        finally:
+            self._qmp_close()
+            self.qmp_timeout = None
+        try:
+            # panic=-1 and -no-reboot: QEMU ends once the dump is out
+            self.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            tasks = parse_task_dump(self.console_text()[start:])
+        except OSError:
+            tasks = []
+        return "; blocked: " + " | ".join(tasks) if tasks else \
+            "; no task dump after an NMI"
 
     # --- command channel -------------------------------------------------
     def _readline(self, timeout):
@@ -390,14 +495,21 @@ class Guest:
         with open(self.console, errors="replace") as f:
             return f.read()
 
-    def console_tail(self, n=40):
-        return "\n".join(self.console_text().splitlines()[-n:])
+    def console_tail(self, n=40, end=None):
+        """The last N lines before END (default: before a panic's task
+        dump)."""
+        text = self.console_text()
+        if end is None:
+            end = task_dump_start(text)
+        return "\n".join(text[:end].splitlines()[-n:])
 
     def console_problems(self):
         """Kernel complaints on the console and, on a debug kernel, the
         objects kmemleak suspects (scanned now if the guest still runs)."""
         self.kmemleak()
-        return [ln for ln in self.console_text().splitlines()
+        text = self.console_text()
+        # (a panic's task dump: every task's "Call Trace:")
+        return [ln for ln in text[:task_dump_start(text)].splitlines()
                 if BAD_CONSOLE.search(ln)] + \
             ["kmemleak: " + ln for ln in self.leaks]
 

@@ -332,18 +332,30 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
         no_problems(self.t, g, self.name("control"))
 
     # The harness itself: a boot that stalls before init is booted again,
-    # once, and says so (guest.py, docs/testing.md "Boot stalls")
+    # once, and says what it waited for (guest.py, docs/testing.md "Boot
+    # stalls"). The first boot waits forever for a root device that
+    # does not exist, in a sleep: the vCPU mostly halted, as in the
+    # stalls seen
     def boot_stall(self):
+        if self.k.arch == "arm64":
+            # no NMI dump there, and no halt flag in QEMU's registers
+            print("skip %s: x86 only" % self.name("boot-stall"), flush=True)
+            return
         t0 = time.monotonic()
-        with self.guest("stall", stall_s=15,
-                        first_boot_paused=True) as g:
+        with self.guest("stall", stall_s=15, first_boot_append=(
+                "rdinit=/fpr-none root=/dev/fpr-none rootwait")) as g:
             took = time.monotonic() - t0
             note = g.stall_note or ""
+            why = note.split("; console")[0]
             self.check("boot-stall-retried", g.boot_attempts == 2 and
-                       took >= 15 and "QEMU paused" in note and
+                       took >= 15 and "boot stalled" in note and
                        g.out("echo up") == "up",
-                       "first boot paused: %d boots in %.0f s; note: %s" %
-                       (g.boot_attempts, took, note.split("; console")[0]))
+                       "first boot waited for a root device: %d boots in "
+                       "%.0f s; note: %s" % (g.boot_attempts, took, why))
+            # what the boot waited for, from the NMI's task dump (x86)
+            self.check("boot-stall-tasks",
+                       re.search(r"\(pid 1, [DR]\): [^|]*msleep[^|]*"
+                                 r"kernel_init", note) is not None, why)
         no_problems(self.t, g, self.name("boot-stall"))
 
     # 5: bad load parameters and another reporting driver
