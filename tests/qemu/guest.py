@@ -227,7 +227,7 @@ class Guest:
             self.first_cmd = cmd[:i] + [cmd[i] + " " + first_boot_append] + \
                 cmd[i + 1:]
         self.proc = None
-        self.qmp_timeout = None     # seconds, for where()
+        self.qmp_timeout = None     # seconds, for _qmp_brief()
         self.stall_s = stall_s or STALL_S
         self.boot_attempts = 0
         self.stall_note = None
@@ -303,14 +303,10 @@ class Guest:
             if i:
                 time.sleep(0.5)
             try:
-                self.qmp_timeout = 5
-                regs = self.qmp("human-monitor-command",
-                                **{"command-line": "info registers -a"})
+                regs = self._qmp_brief("human-monitor-command",
+                                       **{"command-line": "info registers -a"})
             except Exception:
-                self._qmp_close()
                 return None
-            finally:
-                self.qmp_timeout = None
             flags = re.findall(r"HLT=(\d)", regs)
             if not flags:
                 return None
@@ -386,10 +382,9 @@ class Guest:
         or not (x86), and the instruction pointer, with its symbol where
         the debug kernel's System.map has it. Never raises."""
         try:
-            self.qmp_timeout = 5
-            state = self.qmp("query-status")["status"]
-            regs = self.qmp("human-monitor-command",
-                            **{"command-line": "info registers"})
+            state = self._qmp_brief("query-status")["status"]
+            regs = self._qmp_brief("human-monitor-command",
+                                   **{"command-line": "info registers"})
             m = re.search(r"\b(?:RIP|EIP|PC)=([0-9a-f]+)", regs)
             halted = re.search(r"HLT=(\d)", regs)
             text = "QEMU %s, vCPU %s" % (
@@ -400,11 +395,7 @@ class Guest:
                 text += " at %#x%s" % (ip, self.kernel.symbol(ip))
             return text
         except Exception as e:
-            # A timed-out connection is of no further use
-            self._qmp_close()
             return "QEMU's monitor did not answer (%r)" % e
-        finally:
-            self.qmp_timeout = None
 
     def blocked(self):
         """x86: inject an NMI, which makes the kernel panic and print every
@@ -418,16 +409,15 @@ class Guest:
             # (not while the firmware runs: no kernel to answer)
             if not start:
                 return ""
-            self.qmp_timeout = 5
-            if self.qmp("query-status")["status"] != "running":
+            if self._qmp_brief("query-status")["status"] != "running":
                 return ""
-            self.qmp("inject-nmi")
+            self._qmp_brief("inject-nmi")
             self.dump_at = start
         except Exception:
             return ""
         finally:
+            # the guest is going away
             self._qmp_close()
-            self.qmp_timeout = None
         try:
             # panic=-1 and -no-reboot: QEMU ends once the dump is out
             self.proc.wait(90)
@@ -569,6 +559,18 @@ class Guest:
             if "error" in reply:
                 raise GuestError("QMP %s: %s" % (execute, reply["error"]))
             return reply.get("return")
+
+    def _qmp_brief(self, execute, **arguments):
+        """qmp() within 5 s, for a look at a guest that may not answer;
+        a connection that failed is closed (of no further use)."""
+        try:
+            self.qmp_timeout = 5
+            return self.qmp(execute, **arguments)
+        except Exception:
+            self._qmp_close()
+            raise
+        finally:
+            self.qmp_timeout = None
 
     def close(self):
         if self.proc.poll() is None:
