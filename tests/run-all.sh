@@ -12,8 +12,8 @@
 # 7.2-arm64-16k (--all: every scenario on all six arm64 targets), built
 # and run beside the amd64 ones; see suite.py.
 # With arguments, only the QEMU suite's selection changes: by default the
-# long scenarios (suite.py's LONG) run on one kernel each, --all (make
-# check-all) runs them on every kernel.
+# long scenarios (suite.py's LONG) run on one or two kernels each, --all
+# (make check-all) runs them on every kernel.
 #   tests/run-all.sh --debug [6.1|6.12]
 # runs only the whole QEMU suite on the debug kernel of that series (make
 # check-debug [DEBUG_SERIES=6.12], 3 to 4 hours; two timings are not
@@ -24,7 +24,7 @@ set -uo pipefail
 fpr_need qemu-system-x86 qemu-system-arm python3 make gcc busybox-static cpio kmod
 
 # The amd64 kernels that make check runs in the second lane, after
-# arm64's two targets: 5.10 (CORE only, 14 min), and then the debug
+# arm64's two targets: 5.10 (CORE and feature_matrix, 17 min), then the debug
 # scenarios (15 to 20 min); make check-all, with six arm64 targets in
 # that lane, runs all of them in the first
 SECOND_LANE=5.10
