@@ -7,6 +7,8 @@ checked on the destination, reporting and the balloon there, and a
 cancelled migration. Mixed into suite.Scenarios."""
 
 import os
+import socket
+import threading
 import time
 
 import reclaim
@@ -23,8 +25,11 @@ IOTHREAD = ("-object", "iothread,id=hint0")
 PROPS = "free-page-hint=on,iothread=hint0"
 # Fast enough that hinting is what makes the difference, not the link
 FAST = 4 << 30
-# Slow enough that a cancel finds the migration still running
+# hint_cancel: slow, and the stream goes through a Relay held after
+# HOLD_SYNCS bitmap syncs (the first is at setup): alone, SLOW did not
+# keep 5.10's migration running until the cancel (docs/hinting.md)
 SLOW = 64 * MIB
+HOLD_SYNCS = 2
 # hint_teardown: a migration to nowhere, slow enough that its first round
 # outlasts the scenario (the guest's used memory takes minutes at this
 # rate), and that can never converge
@@ -50,6 +55,93 @@ def migration(g, timeout=600):
 
 def hinting(g):
     return counters(g, "hinting")
+
+
+def synced(g, n):
+    """query-migrate once G's migration synced its dirty bitmap N times,
+    or is neither in setup nor active; else None."""
+    q = g.qmp("query-migrate")
+    if q.get("status") not in ("setup", "active") or \
+            q.get("ram", {}).get("dirty-sync-count", 0) >= n:
+        return q
+    return None
+
+
+class Relay:
+    """A migration stream from a unix socket at PATH, where the source
+    connects, on to the destination's socket TO; hold() stops passing it
+    on. The source's migration thread then blocks in its write once the
+    socket buffers are full (a few hundred KiB): the migration stays
+    active, the guest runs and QMP answers; migrate_cancel shuts the
+    source's socket down, which ends that write."""
+
+    def __init__(self, path, to):
+        self.to = to
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.passed = 0             # bytes, source to destination
+        self.threads = []
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.socks = [self.listener]
+        self.listener.bind(path)
+        self.listener.listen(1)
+
+    def connect(self, timeout=30):
+        """After migrate: take the source's connection, connect to the
+        destination and start passing."""
+        self.listener.settimeout(timeout)
+        src = self.listener.accept()[0]
+        src.settimeout(None)
+        dst = socket.socket(socket.AF_UNIX)
+        self.socks += [src, dst]
+        dst.connect(self.to)
+        # (nothing comes back without a return path; passed on all the same)
+        for a, b, gated in ((src, dst, True), (dst, src, False)):
+            t = threading.Thread(target=self.pump, args=(a, b, gated),
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def pump(self, a, b, gated):
+        try:
+            while True:
+                if gated:
+                    self.flowing.wait()
+                data = a.recv(1 << 16)
+                if not data:
+                    break
+                b.sendall(data)
+                if gated:
+                    self.passed += len(data)
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def hold(self):
+        self.flowing.clear()
+
+    def close(self):
+        """Both ends see the connection end (the destination QEMU fails
+        its incoming migration and exits). Shut down before closing: a
+        pump blocked in recv() returns, and no descriptor is closed
+        under a pump."""
+        socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.flowing.set()
+        for t in self.threads:
+            t.join(5)
+        for s in socks:
+            s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class HintScenarios:
@@ -166,18 +258,52 @@ class HintScenarios:
 
     def hint_cancel(self):
         """A migration cancelled during a hinting run: every hinted block
-        goes back to the guest."""
+        goes back to the guest. The stream goes through a Relay, held from
+        the host once QEMU synced twice, so that the migration cannot
+        converge before the cancel while the guest runs on."""
         tag = "hint-cancel"
         with self.hint_guest(tag, "on") as src:
             self.hint_prepare(src, "fpr")
             sock = os.path.join(src.dir, "migrate.sock")
+            path = os.path.join(src.dir, "relay.sock")
             with self.hint_guest(tag + "-dst", "on",
-                                 incoming="unix:" + sock):
+                                 incoming="unix:" + sock), \
+                    Relay(path, sock) as relay:
                 wait_for(lambda: os.path.exists(sock), 30, 0.1)
-                src.qmp("migrate-set-parameters", **{"max-bandwidth": SLOW})
-                src.qmp("migrate", uri="unix:" + sock)
-                held = wait_for(lambda: hinting(src)["held"], 120, 0.5)
+                # A migration that converges all the same pauses before
+                # its last round (the guest stopped, QMP answering)
+                # instead of sending it, BQL held, into the held relay
+                src.qmp("migrate-set-capabilities", capabilities=[
+                    {"capability": "pause-before-switchover",
+                     "state": True}])
+                src.qmp("migrate-set-parameters", **{
+                    "max-bandwidth": SLOW, "downtime-limit": DOWNTIME_MS})
+                t0 = time.monotonic()
+                src.qmp("migrate", uri="unix:" + path)
+                relay.connect()
                 # QEMU writes STOP before each bitmap sync, then a new id:
+                # the second sync's id is out when query-migrate counts
+                # it, and the guest starts that run without the migration
+                # thread. Watched over QMP, not in the guest (its
+                # commands wait while a run takes the vCPU)
+                q = wait_for(lambda: synced(src, HOLD_SYNCS), 240, 0.05)
+                relay.hold()
+                how = "stream held at bitmap sync %s, %.1f s after the " \
+                    "start, %d MiB relayed" % (
+                        q.get("ram", {}).get("dirty-sync-count")
+                        if q else "none", time.monotonic() - t0,
+                        relay.passed >> 20)
+                # (what was already under way drains into the buffers)
+                time.sleep(1)
+                q = src.qmp("query-migrate")
+                if q.get("status") != "active":
+                    src.qmp("migrate_cancel")
+                    self.check(tag + "/held-until-done", False,
+                               "migration %s (%d bitmap syncs): %s" %
+                               (q.get("status"), q.get("ram", {}).get(
+                                   "dirty-sync-count", 0), how))
+                    return
+                held = wait_for(lambda: hinting(src)["held"], 120, 0.5)
                 # the blocks stay held until DONE, as with virtio_balloon
                 rounds = wait_for(lambda: hinting(src)["runs"] >= 2, 240,
                                   0.5)
@@ -187,25 +313,40 @@ class HintScenarios:
                 # counts a block returned before shrunk: so shrunk is read
                 # again after returned, and must have caught up with it
                 shrunk = hinting(src)["shrunk"]
+                q = src.qmp("query-migrate")
                 self.check(tag + "/held-until-done",
                            bool(rounds) and h["held"] > 0 and
-                           h["returned"] <= shrunk,
-                           "after %d runs: %d MiB held, %d MiB given back "
-                           "before DONE; %d MiB given back by the shrinker "
-                           "by the next look" %
-                           (h["runs"], self.hint_mib(h["held"]),
+                           h["returned"] <= shrunk and
+                           q.get("status") == "active",
+                           "after %d runs (%d ended stalled): %d MiB held, "
+                           "%d MiB given back before DONE; %d MiB given "
+                           "back by the shrinker by the next look; %s; "
+                           "migration %s, %d MiB relayed in all" %
+                           (h["runs"], h["stalled"],
+                            self.hint_mib(h["held"]),
                             self.hint_mib(h["returned"]),
-                            self.hint_mib(shrunk)))
+                            self.hint_mib(shrunk), how, q.get("status"),
+                            relay.passed >> 20))
+                before = h["held"]
+                t1 = time.monotonic()
                 src.qmp("migrate_cancel")
+                # QEMU shut its socket down: the write it waits in fails
+                # at once. The destination reads the end of a half stream
+                # and exits (not checked)
+                relay.close()
                 q = migration(src, 120)
+                cancelled = time.monotonic() - t1
                 zero = wait_for(lambda: hinting(src)["held"] == 0, 30)
+                back = time.monotonic() - t1
                 h = hinting(src)
                 self.check(tag + "/nothing-held",
                            held > 0 and q.get("status") == "cancelled" and
                            bool(zero) and h["returned"] == h["hinted"],
-                           "%d MiB held when cancelled (%s); then %d held, "
-                           "%d MiB hinted, %d MiB returned" %
-                           (self.hint_mib(held), q.get("status"), h["held"],
+                           "%d MiB held when cancelled (%s in %.1f s); "
+                           "%d MiB held %.1f s after the cancel, %d MiB "
+                           "hinted, %d MiB returned" %
+                           (self.hint_mib(before), q.get("status"),
+                            cancelled, self.hint_mib(h["held"]), back,
                             self.hint_mib(h["hinted"]),
                             self.hint_mib(h["returned"])))
             self.hint_others(src, tag)
