@@ -12,10 +12,12 @@
  *
  * A hinted block goes back to the allocator only once the device has used
  * its buffer (or was reset): a hint applied after the guest reused the
- * block would drop the guest's writes from the migration. Blocks freed
- * pass through the allocator's free path, which poisons or zeroes them
- * again (page_poison, init_on_free), so the contents the host may have
- * dropped are never seen: hinting needs no PAGE_POISON.
+ * block would drop the guest's writes from the migration. The contents
+ * the host may have dropped are never relied on: blocks freed pass
+ * through the allocator's free path, which poisons or zeroes them again
+ * where the kernel checks free pages (page_poison, init_on_free), and
+ * elsewhere nothing expects a free page to keep its contents. So hinting
+ * needs no PAGE_POISON.
  *
  * Lists, under hint->lock: "queued" (buffers the device has not used),
  * "held" (used, waiting for the host's word to give them back) and
@@ -31,9 +33,10 @@
  * priority a busy task on the same CPU took half of it (docs/hinting.md).
  * Outside a run it waits on the queue's callback and the config
  * interrupt; while blocks are queued or held it also looks now and then,
- * from 100 ms up to 10 s apart: after a migration the destination uses
- * the buffers only once kicked, and a DONE written while the source was
- * stopped may come with no interrupt.
+ * from 100 ms up to 10 s apart, and kicks the device at each look while
+ * it holds buffers (also when a run waits to start): after a migration
+ * the destination uses the buffers only once kicked, and a DONE written
+ * while the source was stopped may come with no interrupt.
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
@@ -228,18 +231,40 @@ static int fpr_hint_send_id(struct fpr_dev *fpr, bool start, u32 id)
 	return err;
 }
 
+/*
+ * Kick the device about buffers it has not used: after a migration the
+ * destination looks at the queue only when kicked. Under hint->lock.
+ */
+static void fpr_hint_notify(struct fpr_dev *fpr)
+{
+	struct fpr_hint *h = &fpr->hint;
+
+	lockdep_assert_held(&h->lock);
+	if (h->vq && !fpr_device_is_reset(fpr) &&
+	    (h->queued_blocks || h->id_queued || h->stop_queued))
+		virtqueue_notify(h->vq);
+}
+
 /* Send an id once the device gave the buffers back (bounded) */
 static int fpr_hint_send_id_wait(struct fpr_dev *fpr, bool start, u32 id)
 {
 	unsigned long end = jiffies + msecs_to_jiffies(FPR_HINT_FULL_MS);
+	bool kicked = false;
 	int err;
 
 	while ((err = fpr_hint_send_id(fpr, start, id)) == -EBUSY &&
-	       time_before(jiffies, end))
+	       time_before(jiffies, end)) {
+		if (!kicked) {
+			spin_lock_irq(&fpr->hint.lock);
+			fpr_hint_notify(fpr);
+			spin_unlock_irq(&fpr->hint.lock);
+			kicked = true;
+		}
 		wait_event_idle_timeout(fpr->hint.acked,
 					fpr_device_is_reset(fpr) ||
 					(start && READ_ONCE(fpr->hint.stopping)),
 					msecs_to_jiffies(10));
+	}
 	return err;
 }
 
@@ -508,11 +533,12 @@ static void fpr_hint_work(struct work_struct *work)
 	if (waiting && !delay) {
 		delay = msecs_to_jiffies(h->poll_ms);
 		h->poll_ms = min(2 * h->poll_ms, FPR_HINT_POLL_MAX_MS);
-		if (h->queued_blocks || h->id_queued || h->stop_queued)
-			virtqueue_notify(h->vq);
 	} else if (!waiting) {
 		h->poll_ms = FPR_HINT_POLL_MS;
 	}
+	/* Also before a retry: an unkicked destination never frees the ids */
+	if (waiting)
+		fpr_hint_notify(fpr);
 	h->waiting = waiting;
 	if (waiting)
 		queue_delayed_work(h->wq, &h->work, delay);
