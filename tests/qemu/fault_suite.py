@@ -15,8 +15,9 @@ from fprsys import PARAMS, SYSFS, bound, counters, dmesg_has
 
 # (value, valid?) for kstrtouint(base 0) and the documented ranges;
 # order's lower bound is checked separately (1 on 6.1, 0 from 6.2)
-ORDER_VALUES = (("-1", False), ("1", True), ("5", True), ("10", True),
-                ("11", False), ("0xa", True), ("012", True), ("+3", True),
+# and the largest order (True), one above it (False): params_fuzz()
+ORDER_VALUES = (("-1", False), ("1", True), ("5", True),
+                ("0xa", True), ("012", True), ("+3", True),
                 ("4294967295", False), ("4294967296", False),
                 ("18446744073709551616", False), ("abc", False),
                 ("9x", False), ("1e1", False), ("", False))
@@ -111,11 +112,17 @@ class FaultScenarios:
             paused = g.qmp("query-status")["status"]
             g.qmp("cont")
             time.sleep(5 * self.k.slow)
+            # then a free that reaches the free lists: the churn's memory
+            # may go round the per-CPU lists alone (with 16 KiB pages its
+            # 64 MiB are two THPs), which the core never sees
+            reclaim.hold(g, 256, tag="fill")
+            reclaim.release(g, "fill")
             # a guest sharing the host cores with others may need longer
             # for its next pass: up to 30 s (times the slowness) in all
             wait_for(lambda: counters(g)["reports"] > before,
                      25 * self.k.slow, period=1)
-            after = counters(g)["reports"]
+            c = counters(g)
+            after = c["reports"]
             stop(g, "churn")
             rc_v, verify = stop(g, "verify")
             r = reclaim.measure(g, seconds=15)
@@ -123,8 +130,10 @@ class FaultScenarios:
                        paused == "paused" and after > before and
                        rc_v == 0 and r.fraction >= 0.9,
                        "paused 15 s mid-churn (%d reports before, %d "
-                       "after); %s; then %s" %
-                       (before, after, verify, r.summary()))
+                       "after it and a 256 MiB free; back-off step %d, %d "
+                       "passes deferred, %d blocks reused); %s; then %s" %
+                       (before, after, c["backoff_step"], c["deferred"],
+                        c["reused_blocks"], verify, r.summary()))
         self.no_problems(g, "hang")
 
     # every combination of the device's optional features, two guests at
@@ -192,7 +201,10 @@ class FaultScenarios:
     # every parameter over its type's range, at load and at runtime
     def params_fuzz(self):
         lo = 1 if self.k.base == "6.1" else 0
+        # the largest order: 10, 11 with 16 KiB pages
+        top = 11 if self.k.page_size == 16384 else 10
         cases = [("order", v, ok) for v, ok in ORDER_VALUES] + \
+            [("order", str(top), True), ("order", str(top + 1), False)] + \
             [("order", "0", lo == 0)] + \
             [("delay_ms", v, ok) for v, ok in DELAY_VALUES] + \
             [("backoff_max", v, ok) for v, ok in BACKOFF_VALUES] + \

@@ -190,6 +190,13 @@ class Guest:
             console = "console=ttyAMA0 fpr_cmd=hvc0 "
             channel = ["-device", "virtio-serial-pci,id=vser,addr=0x1f",
                        "-device", "virtconsole,chardev=cmd"]
+            if "bus=" in balloon_props:
+                # A balloon behind a root port comes after every device
+                # of the root bus: the console goes behind a later one
+                channel = ["-device", "pcie-root-port,id=rpcmd,"
+                           "bus=pcie.0,chassis=31,addr=0x1f",
+                           "-device", "virtio-serial-pci,id=vser,bus=rpcmd",
+                           "-device", "virtconsole,chardev=cmd"]
         else:
             machine = ["qemu-system-x86_64", "-machine", "q35",
                        "-cpu", cpu]
