@@ -8,11 +8,15 @@
  *                               of every 2*HOLE_KIB, print "held", wait
  *   fprmem check MIB BYTE       touch-free: allocate MIB and verify that
  *                               every byte reads BYTE before writing it
- *   fprmem churn MIB [zero|any [PAUSE_MS]]
+ *   fprmem churn MIB [zero|any|small [PAUSE_MS]]
  *                               allocate, touch and free MIB in a loop;
  *                               with "zero", first check that every new
  *                               page reads zero (reported pages reused);
- *                               PAUSE_MS: sleep that long after each free
+ *                               "small": no THP (with 16 KiB pages a THP
+ *                               is 32 MiB, and freed ones may stay on
+ *                               the per-CPU lists, out of the core's
+ *                               sight); PAUSE_MS: sleep that long after
+ *                               each free
  *   fprmem verify MIB SECONDS   keep MIB of checksummed data, re-check it
  *                               every second and once more when stopped;
  *                               print bytes checked/corrupt
@@ -134,14 +138,15 @@ static size_t nonzero_pages(const unsigned char *p, size_t len)
 	return bad;
 }
 
-static int cmd_churn(size_t len, int zero, unsigned long pause_ms)
+static int cmd_churn(size_t len, int zero, int small,
+		     unsigned long pause_ms)
 {
 	unsigned long rounds = 0;
 	size_t bad = 0;
 	double t = now();
 
 	while (!stop) {
-		unsigned char *p = map(len, 0);
+		unsigned char *p = map(len, small);
 
 		if (zero)
 			bad += nonzero_pages(p, len);
@@ -209,6 +214,7 @@ int main(int argc, char **argv)
 		return cmd_check(len, (unsigned char)strtoul(argv[3], NULL, 0));
 	if (!strcmp(argv[1], "churn"))
 		return cmd_churn(len, argc >= 4 && !strcmp(argv[3], "zero"),
+				 argc >= 4 && !strcmp(argv[3], "small"),
 				 argc == 5 ? strtoul(argv[4], NULL, 0) : 0);
 	if (!strcmp(argv[1], "verify") && argc == 4)
 		return cmd_verify(len, strtoul(argv[3], NULL, 0));
