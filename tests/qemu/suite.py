@@ -504,9 +504,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # named here, make check-all (--all) on every kernel
     LONG = {"cycles": "6.1", "integrity": "6.1", "exercise": "6.1",
             "status_more": "6.1",
-            "poison": "6.12", "idle": "6.12",
-            # in the second lane, with 5.10's CORE
-            "feature_matrix": "5.10",
+            "poison": "6.12", "idle": "6.12", "feature_matrix": "6.12",
             # the host's part, the same on every kernel
             "control": "6.1",
             # the order is the core's from 6.2, set at registration in 6.1
@@ -523,7 +521,7 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
     # make check-debug (a debug series, no --all) as before the split of
     # the release kernels above: None is every debug kernel
     DEBUG_LONG = {"control": None, "oom": None, "params_fuzz": None,
-                  "backoff": None, "feature_matrix": "6.12"}
+                  "backoff": None}
 
     # Targets that run only these (make check-all: everything)
     CORE = ("main", "bad_load", "balloon", "balloon_only", "poison",
