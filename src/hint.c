@@ -712,8 +712,8 @@ void fpr_hint_stop(struct fpr_dev *fpr)
 			continue;
 		spin_lock_irq(&h->lock);
 		broken = fpr_hint_broken_vq(h);
-		if (h->vq && !broken && !fpr_device_is_reset(fpr))
-			virtqueue_notify(h->vq);
+		if (!broken)
+			fpr_hint_notify(fpr);
 		spin_unlock_irq(&h->lock);
 		/* It never hands them back: no need to wait for teardown's end */
 		if (broken) {
