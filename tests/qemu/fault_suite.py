@@ -11,7 +11,7 @@ import time
 import reclaim
 from balloon_suite import wait_for
 from guest import GuestError
-from fprsys import PARAMS, SYSFS, bound, counters, dmesg_has
+from fprsys import PARAMS, SYSFS, bound, counters, dmesg_has, max_order
 
 # (value, valid?) for kstrtouint(base 0) and the documented ranges;
 # order's lower bound is checked separately (1 on 6.1, 0 from 6.2)
@@ -201,15 +201,16 @@ class FaultScenarios:
     # every parameter over its type's range, at load and at runtime
     def params_fuzz(self):
         lo = 1 if self.k.base == "6.1" else 0
-        # the largest order: 10, 11 with 16 KiB pages
-        top = 11 if self.k.page_size == 16384 else 10
         cases = [("order", v, ok) for v, ok in ORDER_VALUES] + \
-            [("order", str(top), True), ("order", str(top + 1), False)] + \
             [("order", "0", lo == 0)] + \
             [("delay_ms", v, ok) for v, ok in DELAY_VALUES] + \
             [("backoff_max", v, ok) for v, ok in BACKOFF_VALUES] + \
             [("burst_mb", v, ok) for v, ok in BURST_VALUES]
         with self.guest("fuzz") as g:
+            # the largest order: 10, 11 with 16 KiB pages
+            top = max_order(g)
+            cases += [("order", str(top), True),
+                      ("order", str(top + 1), False)]
             wrong = []
             for name, val, valid in cases:
                 rc, _ = g.run("modprobe virtio_fpr %s='%s'" % (name, val),

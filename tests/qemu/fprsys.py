@@ -53,6 +53,11 @@ def pm_callback_secs(g):
     return took or None
 
 
+def max_order(g):
+    """The guest's largest page order (/proc/buddyinfo's last column)."""
+    return int(g.out("awk 'NR == 1 { print NF - 5 }' /proc/buddyinfo"))
+
+
 def counters(g, group="reporting"):
     """The driver's counters in SYSFS/GROUP ("reporting" or "balloon"), as
     a dict (blocks_per_order as a list)."""

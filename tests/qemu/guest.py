@@ -188,15 +188,16 @@ class Guest:
             machine = ["qemu-system-aarch64", "-machine", "virt",
                        "-cpu", "max,pauth-impdef=on"]
             console = "console=ttyAMA0 fpr_cmd=hvc0 "
-            channel = ["-device", "virtio-serial-pci,id=vser,addr=0x1f",
-                       "-device", "virtconsole,chardev=cmd"]
+            serial, port = "addr=0x1f", []
             if "bus=" in balloon_props:
                 # A balloon behind a root port comes after every device
                 # of the root bus: the console goes behind a later one
-                channel = ["-device", "pcie-root-port,id=rpcmd,"
-                           "bus=pcie.0,chassis=31,addr=0x1f",
-                           "-device", "virtio-serial-pci,id=vser,bus=rpcmd",
-                           "-device", "virtconsole,chardev=cmd"]
+                serial = "bus=rpcmd"
+                port = ["-device", "pcie-root-port,id=rpcmd,bus=pcie.0,"
+                        "chassis=31,addr=0x1f"]
+            channel = port + [
+                "-device", "virtio-serial-pci,id=vser," + serial,
+                "-device", "virtconsole,chardev=cmd"]
         else:
             machine = ["qemu-system-x86_64", "-machine", "q35",
                        "-cpu", cpu]

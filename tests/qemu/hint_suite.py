@@ -15,7 +15,7 @@ import reclaim
 from balloon_suite import MIB, actual_mib, meminfo_kib, wait_for
 from binding_suite import BREAK, STALL, TEARDOWN_LIMIT, state, timed
 from fault_suite import start, stop
-from fprsys import PARAMS, counters, dmesg_has, feature
+from fprsys import PARAMS, counters, dmesg_has, feature, max_order
 from guest import GuestError
 
 MEM = 4096          # MiB of guest memory
@@ -416,8 +416,7 @@ class HintScenarios:
             start(g, "verify", "fprmem verify 128 100000")
             # the driver's limit (hint.c): 1/32 of the memory, at least
             # 2 blocks of the largest order
-            order = int(g.out("awk 'NR == 1 { print NF - 5 }' "
-                              "/proc/buddyinfo"))
+            order = max_order(g)
             pages = meminfo_kib(g, "MemTotal") * 1024 // self.k.page_size
             cap = max(pages >> (order + 5), 2) << order
 
