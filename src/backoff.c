@@ -34,14 +34,19 @@
  * The reported blocks are tracked in a bitmap over the guest's page frames,
  * one bit per 2^chunk_order pages, set at the block's first page: a block
  * is still reported while that page is a free buddy page marked reported
- * (core.c).
- * Anything else counts as reused, including a block merged with a freed
- * buddy: at the end of a window it looks the same as one reallocated and
- * freed, and the rule for one large allocation above depends on counting
- * those (once freed, its blocks look untouched). Counting merged blocks
- * as free was tried: before the second-window rule it deferred a pass after
- * a 1 GiB allocate/free on 6.12 (one run in two), which the rule here
- * also did on 6.1; with that rule it is not measured yet.
+ * (core.c). A block no longer reported was reallocated, or merged with a
+ * freed buddy: free, its memory still discarded on the host. At the end
+ * of a window a block that is allocated now is reused. One that is free
+ * again (or in the batch the core is about to report) may have merged, or
+ * been reallocated and freed within the window: a churn that allocates
+ * and frees within milliseconds looks like that. The allocator's own
+ * count tells them apart in bulk: of the blocks free again, as many as
+ * the pages allocated in the window could have filled (at the smallest
+ * block tracked) count as reused, the rest as merged (debugfs). Under
+ * churn that is all of them; when freed pages merge with reported blocks
+ * and little is allocated (7.2-arm64-16k: the per-CPU lists drain into
+ * the buddy lists for about 10 s after a churn, which held the back-off
+ * up), few. Without CONFIG_VM_EVENT_COUNTERS all count as reused.
  * At most bo->cap blocks are tracked (one per 32 pages of RAM, at most
  * 32768: it bounds the scan); a window that had to leave a report
  * untracked for want of room clears the map after its judgement, so
@@ -57,7 +62,7 @@
  * at a time, from the core), the notifier and reset.
  *
  * debugfs virtio_fpr/<device>/backoff (for the tests): the memory the map
- * covers and the blocks it tracks.
+ * covers, the blocks it tracks, and the blocks found merged.
  */
 #include <linux/bitmap.h>
 #include <linux/compiler.h>
@@ -129,6 +134,7 @@ static bool fpr_backoff_cover(struct fpr_backoff *bo, unsigned long end)
 		bo->tracked = 0;
 		bo->full = false;
 		bo->reported = 0;
+		bo->min_pages = 0;
 	}
 	bo->map = map;
 	bo->nbits = nbits;
@@ -182,10 +188,27 @@ void fpr_backoff_free(struct fpr_dev *fpr)
 	bo->map = NULL;
 }
 
+/* Pages the allocator has handed out since boot, or 0 if not counted */
+static unsigned long fpr_backoff_allocs(void)
+{
+	unsigned long sum = 0;
+#ifdef CONFIG_VM_EVENT_COUNTERS
+	unsigned long ev[NR_VM_EVENT_ITEMS];
+	enum zone_type z;
+
+	/* Takes the CPU hotplug lock: never under bo->lock (notifier) */
+	all_vm_events(ev);
+	for (z = 0; z < MAX_NR_ZONES; z++)
+		sum += ev[PGALLOC_NORMAL - ZONE_NORMAL + z];
+#endif
+	return sum;
+}
+
 /* Reporting (re)starts: nothing reported yet, no back-off */
 void fpr_backoff_reset(struct fpr_dev *fpr)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
+	unsigned long allocs = fpr_backoff_allocs();
 	struct sysinfo si;
 
 	si_meminfo(&si);
@@ -197,6 +220,8 @@ void fpr_backoff_reset(struct fpr_dev *fpr)
 	bo->full = false;
 	bo->reported = 0;
 	bo->reported_pages = 0;
+	bo->min_pages = 0;
+	bo->allocs = allocs;
 	bo->suspect = false;
 	bo->window_start = jiffies;
 	WRITE_ONCE(bo->last_report, jiffies);
@@ -224,15 +249,34 @@ unsigned int fpr_backoff_step(struct fpr_dev *fpr)
 	return step;
 }
 
+/* Is PFN in the report the core is about to send (SGL, NENTS entries)? */
+static bool fpr_backoff_in_report(unsigned long pfn, struct scatterlist *sgl,
+				  unsigned int nents)
+{
+	struct scatterlist *sg;
+	unsigned long first;
+	unsigned int i;
+
+	for_each_sg(sgl, sg, nents, i) {
+		first = page_to_pfn(sg_page(sg));
+		if (pfn >= first && pfn < first + (sg->length >> PAGE_SHIFT))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Forget tracked blocks the guest has reallocated; return how many. If a
  * report of this window found no room, forget them all: the next window
  * tracks what it reports. Called with bo->lock held.
  */
-static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
+static unsigned long fpr_backoff_reused(struct fpr_dev *fpr,
+					struct scatterlist *sgl,
+					unsigned int nents,
+					unsigned long allocs)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned long bit, pfn, seen = 0, reused = 0;
+	unsigned long bit, pfn, seen = 0, reused = 0, again = 0, filled;
 
 	for_each_set_bit(bit, bo->map, bo->nbits) {
 		pfn = bit << bo->chunk_order;
@@ -241,9 +285,20 @@ static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 		if (fpr_core_block_reported(pfn))
 			continue;
 		__clear_bit(bit, bo->map);
-		reused++;
+		bo->tracked--;
+		if (fpr_core_pfn_free(pfn) ||
+		    fpr_backoff_in_report(pfn, sgl, nents))
+			again++;
+		else
+			reused++;
 	}
-	bo->tracked -= reused;
+	/* Blocks free again the window's allocations could have filled */
+	filled = ULONG_MAX;
+	if (allocs && bo->allocs && bo->min_pages)
+		filled = (allocs - bo->allocs) / bo->min_pages;
+	reused += min(again, filled);
+	bo->merged += again - min(again, filled);
+	bo->allocs = allocs;
 	atomic64_add(reused, &fpr->stats.reused);
 	/*
 	 * Judged after the blocks found reused are forgotten: the map may
@@ -255,6 +310,8 @@ static unsigned long fpr_backoff_reused(struct fpr_dev *fpr)
 		bo->tracked = 0;
 		bo->full = false;
 	}
+	if (!bo->tracked)
+		bo->min_pages = 0;
 	return reused;
 }
 
@@ -299,14 +356,16 @@ static unsigned int fpr_backoff_judge(struct fpr_dev *fpr, unsigned int level,
 }
 
 /*
- * Called before each report (policy.c). At the end of a window, judge it
- * and start the next one. Returns 1 if the step grew (the caller defers
- * this pass), -1 if it fell (the caller moves the pending pass), else 0.
+ * Called before each report (policy.c), of SGL (NENTS entries). At the end
+ * of a window, judge it and start the next one. Returns 1 if the step grew
+ * (the caller defers this pass), -1 if it fell (the caller moves the
+ * pending pass), else 0.
  */
-int fpr_backoff_window_end(struct fpr_dev *fpr)
+int fpr_backoff_window_end(struct fpr_dev *fpr, struct scatterlist *sgl,
+			   unsigned int nents)
 {
 	struct fpr_backoff *bo = &fpr->backoff;
-	unsigned long window, now = jiffies;
+	unsigned long allocs, window, now = jiffies;
 	unsigned int old, level;
 	bool idle;
 
@@ -318,10 +377,13 @@ int fpr_backoff_window_end(struct fpr_dev *fpr)
 	    bo->reported_pages < FPR_BACKOFF_BURST)
 		return 0;
 	idle = time_after_eq(now, READ_ONCE(bo->last_report) + 2 * window);
+	allocs = fpr_backoff_allocs();
 	mutex_lock(&bo->lock);
 	if (idle)
 		bo->flush_left = 0;
-	level = fpr_backoff_judge(fpr, old, fpr_backoff_reused(fpr), idle);
+	level = fpr_backoff_judge(fpr, old,
+				  fpr_backoff_reused(fpr, sgl, nents, allocs),
+				  idle);
 	/* A rise needs a second window that calls for one before any clears */
 	if (level > old && !bo->suspect) {
 		bo->suspect = true;
@@ -368,6 +430,8 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 		}
 		if (!__test_and_set_bit(pfn >> bo->chunk_order, bo->map))
 			bo->tracked++;
+		if (!bo->min_pages || sg->length >> PAGE_SHIFT < bo->min_pages)
+			bo->min_pages = sg->length >> PAGE_SHIFT;
 		bo->reported++;
 	}
 	mutex_unlock(&bo->lock);
@@ -432,9 +496,9 @@ static int fpr_backoff_show(struct seq_file *m, void *v)
 	struct fpr_backoff *bo = m->private;
 
 	mutex_lock(&bo->lock);
-	seq_printf(m, "covered_mib %lu\ntracked %lu\ncap %lu\n",
+	seq_printf(m, "covered_mib %lu\ntracked %lu\ncap %lu\nmerged %lu\n",
 		   bo->map ? (bo->nbits << bo->chunk_order) >> (20 - PAGE_SHIFT) :
-		   0, bo->tracked, bo->cap);
+		   0, bo->tracked, bo->cap, bo->merged);
 	mutex_unlock(&bo->lock);
 	return 0;
 }

@@ -43,6 +43,16 @@
  *    later core stops marking blocks, every reported block looks reused:
  *    the back-off lengthens the delay under any allocation after a free
  *    (backoff_max=0 turns it off); it never loses a page.
+ * 6. Not the core's but the allocator's: a free block's first page is a
+ *    PageBuddy page with the block's order in page_private (buddy_order()
+ *    in mm/internal.h); a page inside a free block is neither. The
+ *    back-off walks up the heads that could hold a page, as
+ *    is_free_buddy_page() does, unlocked (fpr_core_pfn_free()), and
+ *    takes an order above FPR_MAX_ORDER as not free, as compaction's
+ *    buddy_order_unsafe() readers do: a racing read misjudges one block.
+ *    If a later allocator keeps the order elsewhere, reported blocks no
+ *    longer marked look allocated: as before 6., reallocated and merged
+ *    blocks then count alike, as reused.
  */
 #include <linux/mm.h>
 #include <linux/memory_hotplug.h>
@@ -143,4 +153,27 @@ bool fpr_core_block_reported(unsigned long pfn)
 		return false;
 	/* data_race: as above. Not PageReported(): it asserts !compound */
 	return data_race(test_bit(PG_reported, fpr_page_flags(page)));
+}
+
+/* Is the page at PFN in a free buddy block, merged or not (6. above)? */
+bool fpr_core_pfn_free(unsigned long pfn)
+{
+	unsigned long head_order;
+	unsigned int order;
+	struct page *page;
+
+	for (order = 0; order <= FPR_MAX_ORDER; order++) {
+		/* A head at or below PFN: in its section, as PFN is */
+		page = pfn_to_online_page(pfn & ~((1UL << order) - 1));
+		if (!page)
+			return false;
+		/* data_race: unlocked, as above */
+		if (!data_race(PageBuddy(page)))
+			continue;
+		/* data_race: as above; a free block's head holds its order */
+		head_order = data_race(page_private(page));
+		if (head_order >= order && head_order <= FPR_MAX_ORDER)
+			return true;
+	}
+	return false;
 }

@@ -136,6 +136,9 @@ struct fpr_backoff {
 	unsigned long last_report;	/* jiffies */
 	unsigned int level;		/* delay_ms << level, see backoff_max */
 	bool suspect;			/* last window called for a rise */
+	unsigned long allocs;		/* pages allocated at window start */
+	unsigned long min_pages;	/* smallest block tracked */
+	unsigned long merged;		/* blocks found merged, in all */
 };
 
 /* hint.c: free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT) */
@@ -295,6 +298,7 @@ bool fpr_core_pass_pending(struct fpr_dev *fpr, unsigned long *expires);
 unsigned long fpr_core_pass_expired(struct fpr_dev *fpr);
 void fpr_core_pass_queue(struct fpr_dev *fpr, unsigned long delay);
 bool fpr_core_block_reported(unsigned long pfn);
+bool fpr_core_pfn_free(unsigned long pfn);
 
 /* device.c: waits for the device that end when it is reset, and resets */
 void fpr_device_init(struct fpr_dev *fpr);
@@ -331,7 +335,8 @@ void fpr_policy_free(struct fpr_dev *fpr);
 void fpr_policy_reset(struct fpr_dev *fpr);
 void fpr_policy_update(struct fpr_dev *fpr);
 void fpr_policy_stop(struct fpr_dev *fpr);
-bool fpr_policy_defer(struct fpr_dev *fpr);
+bool fpr_policy_defer(struct fpr_dev *fpr, struct scatterlist *sgl,
+		      unsigned int nents);
 void fpr_policy_requeue(struct fpr_dev *fpr);
 void fpr_policy_reported(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents, unsigned long pages);
@@ -353,7 +358,8 @@ void fpr_backoff_free(struct fpr_dev *fpr);
 void fpr_backoff_reset(struct fpr_dev *fpr);
 void fpr_backoff_debugfs_add(struct fpr_dev *fpr);
 unsigned int fpr_backoff_step(struct fpr_dev *fpr);
-int fpr_backoff_window_end(struct fpr_dev *fpr);
+int fpr_backoff_window_end(struct fpr_dev *fpr, struct scatterlist *sgl,
+			   unsigned int nents);
 void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 			 unsigned int nents);
 

@@ -196,13 +196,15 @@ void fpr_policy_requeue(struct fpr_dev *fpr)
 }
 
 /*
- * Called by report() before each report: true if this pass must end
+ * Called by report() before each report (SGL, NENTS entries, the blocks
+ * the core isolated for it): true if this pass must end
  * without reporting (the core puts its pages back as not reported) and
  * run again later. Either it came at the core's 2 s though the delay in
  * force is longer, or a window just ended with a longer back-off step:
  * the blocks that gave the verdict are not reported and refaulted again.
  */
-bool fpr_policy_defer(struct fpr_dev *fpr)
+bool fpr_policy_defer(struct fpr_dev *fpr, struct scatterlist *sgl,
+		      unsigned int nents)
 {
 	int change;
 
@@ -213,7 +215,7 @@ bool fpr_policy_defer(struct fpr_dev *fpr)
 		return false;
 	if (fpr_param_burst_pages())
 		fpr_burst_pass(fpr);
-	change = fpr_backoff_window_end(fpr);
+	change = fpr_backoff_window_end(fpr, sgl, nents);
 	if (change > 0) {
 		atomic64_inc(&fpr->stats.deferred);
 		fpr_policy_requeue(fpr);

@@ -46,7 +46,7 @@ static int fpr_report(struct page_reporting_dev_info *pr,
 	int err;
 
 	/* Not now (policy.c): the core puts the pages back as not reported */
-	if (fpr_policy_defer(fpr))
+	if (fpr_policy_defer(fpr, sgl, nents))
 		return -EAGAIN;
 	spin_lock_irq(&fpr->vq_lock);
 	/* One report at a time, on the queue of the device as set up now */
