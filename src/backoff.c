@@ -46,7 +46,9 @@
  * churn that is all of them; when freed pages merge with reported blocks
  * and little is allocated (7.2-arm64-16k: the per-CPU lists drain into
  * the buddy lists for about 10 s after a churn, which held the back-off
- * up), few. Without CONFIG_VM_EVENT_COUNTERS all count as reused.
+ * up), few. Without CONFIG_VM_EVENT_COUNTERS all count as reused. The
+ * rule for one large allocation above still sees its blocks: held, or
+ * freed again within what it allocated.
  * At most bo->cap blocks are tracked (one per 32 pages of RAM, at most
  * 32768: it bounds the scan); a window that had to leave a report
  * untracked for want of room clears the map after its judgement, so
@@ -79,6 +81,7 @@
 #include <linux/seq_file.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/vmstat.h>
 
 #include "fpr.h"
 
@@ -188,18 +191,26 @@ void fpr_backoff_free(struct fpr_dev *fpr)
 	bo->map = NULL;
 }
 
-/* Pages the allocator has handed out since boot, or 0 if not counted */
+/*
+ * Pages the allocator has handed out since boot (PGALLOC), or 0 if not
+ * counted. Unlocked, not all_vm_events(): report() holds the core's batch
+ * isolated, and memory offline waits for those pages holding the CPU
+ * hotplug lock. A CPU's counts folded into another's meanwhile can make
+ * the sum jump or drop: the window's difference is then too large, and
+ * its blocks free again all count as reused.
+ */
 static unsigned long fpr_backoff_allocs(void)
 {
 	unsigned long sum = 0;
 #ifdef CONFIG_VM_EVENT_COUNTERS
-	unsigned long ev[NR_VM_EVENT_ITEMS];
 	enum zone_type z;
+	int cpu;
 
-	/* Takes the CPU hotplug lock: never under bo->lock (notifier) */
-	all_vm_events(ev);
-	for (z = 0; z < MAX_NR_ZONES; z++)
-		sum += ev[PGALLOC_NORMAL - ZONE_NORMAL + z];
+	/* ZONE_DEVICE pages never come from the allocator: no PGALLOC */
+	for_each_possible_cpu(cpu)
+		for (z = 0; z <= ZONE_MOVABLE; z++)
+			sum += per_cpu(vm_event_states, cpu)
+				.event[PGALLOC_NORMAL - ZONE_NORMAL + z];
 #endif
 	return sum;
 }

@@ -136,8 +136,8 @@ struct fpr_backoff {
 	unsigned long last_report;	/* jiffies */
 	unsigned int level;		/* delay_ms << level, see backoff_max */
 	bool suspect;			/* last window called for a rise */
-	unsigned long allocs;		/* pages allocated at window start */
-	unsigned long min_pages;	/* smallest block tracked */
+	unsigned long allocs;		/* PGALLOC at last verdict or reset */
+	unsigned long min_pages;	/* smallest block tracked, pages */
 	unsigned long merged;		/* blocks found merged, in all */
 };
 
