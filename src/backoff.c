@@ -304,11 +304,11 @@ static unsigned long fpr_backoff_reused(struct fpr_dev *fpr,
 			reused++;
 	}
 	/* Blocks free again the window's allocations could have filled */
-	filled = ULONG_MAX;
+	filled = again;
 	if (allocs && bo->allocs && bo->min_pages)
-		filled = (allocs - bo->allocs) / bo->min_pages;
-	reused += min(again, filled);
-	bo->merged += again - min(again, filled);
+		filled = min(again, (allocs - bo->allocs) / bo->min_pages);
+	reused += filled;
+	bo->merged += again - filled;
 	bo->allocs = allocs;
 	atomic64_add(reused, &fpr->stats.reused);
 	/*
@@ -418,7 +418,7 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 {
 	struct fpr_backoff *bo = &fpr->backoff;
 	struct scatterlist *sg;
-	unsigned long pfn;
+	unsigned long pfn, pages;
 	unsigned int i;
 
 	if (!bo->map)
@@ -426,9 +426,9 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 	WRITE_ONCE(bo->last_report, jiffies);
 	mutex_lock(&bo->lock);
 	for_each_sg(sgl, sg, nents, i) {
-		bo->reported_pages += sg->length >> PAGE_SHIFT;
-		bo->flush_left -= min(bo->flush_left,
-				      (unsigned long)sg->length >> PAGE_SHIFT);
+		pages = sg->length >> PAGE_SHIFT;
+		bo->reported_pages += pages;
+		bo->flush_left -= min(bo->flush_left, pages);
 		pfn = page_to_pfn(sg_page(sg));
 		/* Blocks are aligned to their size: smaller ones are skipped */
 		if (sg->length < (PAGE_SIZE << bo->chunk_order) ||
@@ -441,8 +441,8 @@ void fpr_backoff_account(struct fpr_dev *fpr, struct scatterlist *sgl,
 		}
 		if (!__test_and_set_bit(pfn >> bo->chunk_order, bo->map))
 			bo->tracked++;
-		if (!bo->min_pages || sg->length >> PAGE_SHIFT < bo->min_pages)
-			bo->min_pages = sg->length >> PAGE_SHIFT;
+		if (!bo->min_pages || pages < bo->min_pages)
+			bo->min_pages = pages;
 		bo->reported++;
 	}
 	mutex_unlock(&bo->lock);

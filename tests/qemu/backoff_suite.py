@@ -42,6 +42,18 @@ def backoff_debugfs(g, key):
     return int(re.search(r"^%s (\d+)$" % key, out, re.M).group(1))
 
 
+def until_steady(g, read, seconds, period):
+    """Sample read() every PERIOD s until it has not grown over three
+    samples, at most SECONDS (times the kernel's slowness); the samples."""
+    seen = [read()]
+    end = time.monotonic() + seconds * g.kernel.slow
+    while time.monotonic() < end and \
+            (len(seen) < 4 or seen[-1] > seen[-4]):
+        time.sleep(period)
+        seen.append(read())
+    return seen
+
+
 def tracked(g):
     """Reported blocks the back-off tracks now."""
     return backoff_debugfs(g, "tracked")
@@ -209,12 +221,7 @@ class BackoffScenarios:
             def blocks():
                 c = counters(g)
                 return sum(c["blocks_per_order"]) - c["reused_blocks"]
-            seen = [blocks()]
-            end = time.monotonic() + 120 * g.kernel.slow
-            while time.monotonic() < end and \
-                    (len(seen) < 4 or seen[-1] > seen[-4]):
-                time.sleep(2)
-                seen.append(blocks())
+            seen = until_steady(g, blocks, 120, 2)
             full = tracked(g)
             c0 = counters(g)
             start(g, "churn", "fprmem churn %d zero %d" % (mib, pause))
@@ -289,12 +296,7 @@ class BackoffScenarios:
         c0, m0 = counters(g), backoff_debugfs(g, "merged")
         reclaim.release(g, tag="frag")
         # until the reports of the free stop
-        seen = [counters(g)["reports"]]
-        end = time.monotonic() + 60 * g.kernel.slow
-        while time.monotonic() < end and \
-                (len(seen) < 4 or seen[-1] > seen[-4]):
-            time.sleep(1)
-            seen.append(counters(g)["reports"])
+        until_steady(g, lambda: counters(g)["reports"], 60, 1)
         c1, m1 = counters(g), backoff_debugfs(g, "merged")
         reused = c1["reused_blocks"] - c0["reused_blocks"]
         self.check("backoff-merged-not-reused",
