@@ -566,6 +566,28 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
         on = Scenarios.LONG.get(name, base)
         return base in on if isinstance(on, tuple) else on == base
 
+    @staticmethod
+    def selection(series, everything=False):
+        """The scenarios make check (make check-all if EVERYTHING) runs on
+        kernel SERIES."""
+        base = series.split("-")[0]
+        if everything:
+            names = list(Scenarios.ALL)
+        elif "-arm64" in series:
+            # arm64: the long scenarios belong to the amd64 kernels
+            names = list(Scenarios.ARM64_CORE) + [
+                n for n, on in Scenarios.ARM64_LONG.items() if on == series]
+        elif base in Scenarios.CORE_ONLY:
+            names = list(Scenarios.CORE) + [
+                n for n in Scenarios.LONG if Scenarios.runs_on(n, base)]
+        else:
+            names = [n for n in Scenarios.ALL if Scenarios.runs_on(
+                n, base, series.endswith("-debug"))]
+        # 100 cycles include the 20
+        if "cycles" in names and "cycles20" in names:
+            names.remove("cycles20")
+        return names
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
@@ -579,18 +601,21 @@ def main():
     ap.add_argument("--arch", choices=("amd64", "arm64", "all"),
                     default="all", help="without --series: the kernels "
                     "of that arch (make check runs the two at once)")
-    ap.add_argument("--skip", default="", help="without --series: leave "
-                    "out these series (make check runs them in its other "
-                    "lane)")
+    ap.add_argument("--list", action="store_true",
+                    help="print the series that would run, one a line, "
+                    "those with more scenarios first (tests/run-all.sh "
+                    "gives its two workers the longest first)")
     args = ap.parse_args()
     t = Results()
     if not args.series:
         arm64 = Scenarios.ARM64_ALL if args.all else Scenarios.ARM64_CHECK
         args.series = {"amd64": Scenarios.AMD64, "arm64": arm64,
                        "all": Scenarios.AMD64 + "," + arm64}[args.arch]
-        skip = args.skip.split(",")
-        args.series = ",".join(s for s in args.series.split(",")
-                               if s not in skip)
+    if args.list:
+        for series in sorted(args.series.split(","), key=lambda s: -len(
+                Scenarios.selection(s, args.all))):
+            print(series)
+        return 0
     for series in args.series.split(","):
         try:
             k = Kernel(series)
@@ -598,23 +623,8 @@ def main():
             t.check("%s/setup" % series, False, str(e))
             continue
         sc = Scenarios(k, t)
-        if args.only:
-            names = args.only.split(",")
-        else:
-            names = [n for n in Scenarios.ALL if args.all or
-                     Scenarios.runs_on(n, k.base, k.debug)]
-            if k.base in Scenarios.CORE_ONLY and not args.all:
-                names = list(Scenarios.CORE) + [
-                    n for n in Scenarios.LONG
-                    if Scenarios.runs_on(n, k.base)]
-            # arm64: the long scenarios belong to the amd64 kernels
-            if k.arch == "arm64" and not args.all:
-                names = list(Scenarios.ARM64_CORE) + [
-                    n for n, on in Scenarios.ARM64_LONG.items()
-                    if on == series]
-            # 100 cycles include the 20
-            if "cycles" in names and "cycles20" in names:
-                names.remove("cycles20")
+        names = args.only.split(",") if args.only else \
+            Scenarios.selection(series, args.all)
         for name in names:
             t0 = time.monotonic()
             try:
