@@ -16,8 +16,16 @@ REPORTING = SYSFS + "/reporting"
 
 
 def step_and_delay(g):
-    step, delay = g.out("cat %s/backoff_step %s/delay_ms" %
-                        (REPORTING, REPORTING)).split()
+    """The step and the delay in force: two files, read apart, so the
+    step is read again after the delay and the pair taken only if it has
+    not moved (a move between the reads pairs one step with another's
+    delay)."""
+    for _ in range(5):
+        step, delay, again = g.out("cat %s/backoff_step %s/delay_ms "
+                                   "%s/backoff_step" % ((REPORTING,) * 3)
+                                   ).split()
+        if step == again:
+            break
     return int(step), int(delay)
 
 
@@ -221,7 +229,9 @@ class BackoffScenarios:
             def blocks():
                 c = counters(g)
                 return sum(c["blocks_per_order"]) - c["reused_blocks"]
-            seen = until_steady(g, blocks, 120, 2)
+            # (9 s: after 6 s, 7.2 once went on reporting holes into the
+            # churn, which then never called for a rise in 150 s)
+            seen = until_steady(g, blocks, 120, 3)
             full = tracked(g)
             c0 = counters(g)
             start(g, "churn", "fprmem churn %d zero %d" % (mib, pause))
@@ -231,7 +241,10 @@ class BackoffScenarios:
             def sample_until(s):
                 counts.append(tracked(g))
                 return s[0] >= need
-            steps = watch(g, 150, sample_until)
+            # How soon depends on how much of the churn each window
+            # reports (a window with few blocks does not judge): step 2
+            # came after 15, 17, 105 and over 150 s in four runs on 7.2
+            steps = watch(g, 300, sample_until)
             secs = time.monotonic() - t0
             # stop it at the top step (backoff_max, 4 by default), or,
             # where a loaded host slows the churn below what the top
@@ -256,13 +269,16 @@ class BackoffScenarios:
                        rc == 0,
                        "%d MiB of %d KiB holes: %d reported blocks "
                        "stayed free, %d tracked (at most %d); under a "
-                       "%d MiB churn (%s) %d to %d tracked, step %d in "
-                       "%.0f s (steps %s), delay in force %s ms, %d "
-                       "reused, %d passes deferred" %
+                       "%d MiB churn (%s, exit %d) %d to %d tracked, step "
+                       "%d in %.0f s (steps %s), delay in force %s ms%s, "
+                       "%d reused, %d passes deferred" %
                        (frag_mib // 2, hole_kib, seen[-1], full, cap, mib,
-                        churned, min(counts), max(counts), climbed, secs,
-                        sorted({s for s, _ in steps}),
-                        sorted({d for _, d in steps}), reused, deferred))
+                        churned, rc, min(counts), max(counts), climbed,
+                        secs, sorted({s for s, _ in steps}),
+                        sorted({d for _, d in steps}),
+                        "" if consistent else " (NOT delay_ms << step: %s)"
+                        % sorted({p for p in steps if p[1] != delay << p[0]}),
+                        reused, deferred))
 
             # three windows of the top step from the churn's end (the
             # pass after it may judge its last reuse and go straight to
@@ -299,9 +315,13 @@ class BackoffScenarios:
         until_steady(g, lambda: counters(g)["reports"], 60, 1)
         c1, m1 = counters(g), backoff_debugfs(g, "merged")
         reused = c1["reused_blocks"] - c0["reused_blocks"]
+        # Not a fixed share of the holes: what the guest allocates while
+        # the 3 GiB are freed and reported (the harness's commands too)
+        # counts blocks as reused whatever the holes (7.2: 708 to 1937 of
+        # 10838 to 28936 tracked, and 1270 of 4902)
         self.check("backoff-merged-not-reused",
                    holes >= 1000 and m1 - m0 >= holes // 2 and
-                   reused * 4 <= holes,
+                   reused < m1 - m0,
                    "%d tracked blocks in holes, the rest freed: %d found "
                    "merged, %d counted as reused" %
                    (holes, m1 - m0, reused))
