@@ -42,7 +42,7 @@ headers_ready() {
 suite=$("$FPR_TOP/scripts/kernel.sh" chroot "$series")
 if [ -n "$suite" ]; then
 	root=$("$FPR_TOP/scripts/chroot.sh" "$suite")
-	# Another lane remakes the chroot (chroot.sh, exclusive lock) when
+	# Another job remakes the chroot (chroot.sh, exclusive lock) when
 	# it needs other headers: build under a shared lock, with ours still
 	# there once we hold it. Not while calling chroot.sh or kernel.sh
 	# headers: they may wait for the exclusive lock
@@ -102,5 +102,10 @@ else
 		make -C "$kdir" M="$work/$d" "${cross[@]}" "$@" modules
 	done
 fi
-cp "$work"/src/*.ko "$work"/tests/modules/*.ko "$out/"
+# Each file whole: a guest's initramfs (tests/qemu/initramfs.sh) may be
+# packed from here meanwhile, by another make check job
+for ko in "$work"/src/*.ko "$work"/tests/modules/*.ko; do
+	cp "$ko" "$out/.$(basename "$ko").$$"
+	mv -f "$out/.$(basename "$ko").$$" "$out/$(basename "$ko")"
+done
 echo "$out"

@@ -218,7 +218,7 @@ arm64_headers() {
 			"linux-headers-${krel%-arm64*}-common=$ver" "$tmp"
 		fpr_download "$series" "$kver:amd64=$ver" "$tmp"
 		if [ -n "$root" ]; then
-			# Other lanes build in (shared lock) and remake (exclusive)
+			# Other jobs build in (shared lock) and remake (exclusive)
 			# the suite's chroot: write into it alone. Taken after
 			# chroot.sh, which takes it itself
 			exec 8>"$(fpr_chroot_lock "$suite")"

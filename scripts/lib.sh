@@ -72,7 +72,7 @@ fpr_need() {
 
 # apt-get update of the host's lists, under fpr_need's lock: apt-get
 # update does not wait for apt's locks (DPkg::Lock::Timeout leaves the
-# lists out), and the other lane's fpr_need fails on one held here
+# lists out), and the other job's fpr_need fails on one held here
 fpr_apt_update() {
 	(
 		flock 9
@@ -81,7 +81,7 @@ fpr_apt_update() {
 }
 
 # Take the cache lock NAME ($FPR_CACHE/.NAME.lock) on fd 7, waiting 30 min
-# at most (a download): two lanes or two checkouts sharing the cache may
+# at most (a download): two jobs or two checkouts sharing the cache may
 # both fetch the same thing, one unpacks it and the other finds it ready.
 # Release it with "exec 7>&-" once the thing is ready.
 fpr_cache_lock() {

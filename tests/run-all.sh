@@ -30,10 +30,11 @@ fpr_need qemu-system-x86 qemu-system-arm python3 make gcc busybox-static cpio km
 # kernels with more scenarios first, so that the two workers end
 # together), packaging, and the debug scenarios last: beside a slow debug
 # guest, timings in the suites have less margin (docs/testing.md)
-jobs() { # [--all]
+job_list() { # [--all]
 	local kernels k
 
-	kernels=$("$FPR_TOP/tests/qemu/suite.py" --list "$@")
+	kernels=$("$FPR_TOP/tests/qemu/suite.py" --list "$@") ||
+		die "tests/qemu/suite.py --list $* failed"
 	[ -n "$kernels" ] || die "tests/qemu/suite.py --list $* named no kernel"
 	echo lint-amd64
 	echo lint-arm64
@@ -44,52 +45,81 @@ jobs() { # [--all]
 	echo debug
 }
 
+# A job that has not ended after this long is killed, with its guests
+# (make check's longest takes about 20 min; make check-all's a few hours)
+JOB_LIMIT=${FPR_JOB_LIMIT:-100m}
+[ "$*" != --all ] || JOB_LIMIT=${FPR_JOB_LIMIT:-6h}
+
 start=$(date +%s)
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# Interrupted: stop the jobs (each in a process group of its own, under
+# timeout, which passes the signal on to it), the workers and the build
+on_signal() {
+	local f
+
+	trap '' INT TERM
+	for f in "$logs"/.pid-*; do
+		[ ! -e "$f" ] || kill -TERM "$(cat "$f")" 2>/dev/null
+	done
+	kill -TERM 0
+	exit 130
+}
+trap on_signal INT TERM
 
 # The debug kernel builds (once, about 20 min of a core) at the lowest
 # priority, in the background; the debug job waits for it
 build_debug() {
 	local build_log=$FPR_CACHE/debug-kernel-build.log
 
-	if nice -n 19 "$FPR_TOP/scripts/debug-kernel.sh" > "$build_log" 2>&1
-	then
-		echo 0 > "$logs/.debug-built"
-	else
+	local rc=0
+
+	nice -n 19 "$FPR_TOP/scripts/debug-kernel.sh" > "$build_log" 2>&1 ||
+		rc=$?
+	[ "$rc" = 0 ] ||
 		tail -20 "$build_log" | sed 's/^/    /' > "$logs/.debug-failed"
-		echo 1 > "$logs/.debug-built"
-	fi
+	echo "$rc" > "$logs/.debug-built.new"
+	mv "$logs/.debug-built.new" "$logs/.debug-built"
 }
 
-# The scenarios of the debug kernel that make check runs: at the
-# workers' priority (niced, a debug guest once did not boot in time;
-# docs/testing.md)
-debug_job() {
-	# 3 h at most (files from "." are no results)
+# Wait for the debug kernel (3 h at most); false if it was not built
+debug_built() {
 	for _ in $(seq 2160); do
-		[ -e "$logs/.debug-built" ] && break
+		[ -e "$logs/.debug-built" ] || ! kill -0 "$build_pid" 2>/dev/null &&
+			break
 		sleep 5
 	done
-	if [ "$(cat "$logs/.debug-built" 2>/dev/null)" != 0 ]; then
-		echo "FAIL debug-kernel/build: scripts/debug-kernel.sh failed:"
-		cat "$logs/.debug-failed" 2>/dev/null
-		echo "0 passed, 1 failed"
-		return
-	fi
-	"$FPR_TOP/tests/qemu/suite.py" --series 6.1-debug \
-		--only "${FPR_DEBUG_ONLY:-exercise,bad_load}"
+	[ "$(cat "$logs/.debug-built" 2>/dev/null)" = 0 ] && return
+	echo "FAIL debug-kernel/build: scripts/debug-kernel.sh failed:"
+	cat "$logs/.debug-failed" 2>/dev/null
+	echo "0 passed, 1 failed"
+	return 1
 }
 
+# One job, killed with its guests after JOB_LIMIT. The debug kernel's
+# scenarios that make check runs run at the workers' priority (niced, a
+# debug guest once did not boot in time; docs/testing.md)
 run_job() { # job [suite.py arguments]
-	local job=$1
+	local job=$1 cmd rc=0
 	shift
+
 	case $job in
-	lint-*) "$FPR_TOP/scripts/lint.sh" --arch "${job#lint-}" ;;
-	suite-*) "$FPR_TOP/tests/qemu/suite.py" --series "${job#suite-}" "$@" ;;
-	dkms) "$FPR_TOP/tests/dkms/test-dkms.sh" ;;
-	debug) debug_job ;;
+	lint-*) cmd=("$FPR_TOP/scripts/lint.sh" --arch "${job#lint-}") ;;
+	suite-*) cmd=("$FPR_TOP/tests/qemu/suite.py" --series "${job#suite-}"
+		"$@") ;;
+	dkms) cmd=("$FPR_TOP/tests/dkms/test-dkms.sh") ;;
+	debug)
+		debug_built || return 0
+		cmd=("$FPR_TOP/tests/qemu/suite.py" --series 6.1-debug
+			--only "${FPR_DEBUG_ONLY:-exercise,bad_load}")
+		;;
 	esac
+	timeout --kill-after=60 "$JOB_LIMIT" "${cmd[@]}" &
+	echo $! > "$logs/.pid-$job"
+	wait $! || rc=$?
+	rm -f "$logs/.pid-$job"
+	[ "$rc" != 124 ] || echo "FAIL $job: not done in $JOB_LIMIT, killed"
+	return "$rc"
 }
 
 # Take the first job of the queue; false once it is empty
@@ -105,17 +135,25 @@ next_job() {
 }
 
 # A worker: jobs until none is left; each job's log is printed whole
-# once it has ended
+# once it has ended. A job that exits with an error but counted no
+# failure (or was killed) gets one of its own
 worker() { # number [suite.py arguments]
-	local n=$1 t0 job fd
+	local n=$1 t0 job fd rc
 	shift
 
 	while next_job; do
 		t0=$(date +%s)
-		run_job "$job" "$@" > "$logs/$job" 2>&1
+		echo "# $job started (worker $n, $(( (t0 - start) / 60 )) min in)"
+		rc=0
+		run_job "$job" "$@" > "$logs/$job" 2>&1 || rc=$?
+		if [ "$rc" != 0 ] && grep -E '^[0-9]+ passed, [0-9]+ failed$' \
+			"$logs/$job" | tail -1 | grep -q ' 0 failed$'; then
+			printf 'FAIL %s: exited with status %s\n0 passed, 1 failed\n' \
+				"$job" "$rc" > "$logs/$job-status"
+		fi
 		exec {fd}> "$logs/.print.lock"
 		flock "$fd"
-		cat "$logs/$job"
+		cat "$logs/$job" "$logs/$job-status" 2>/dev/null
 		echo "# $job took $(($(date +%s) - t0)) s (worker $n, ended" \
 			"$(( ($(date +%s) - start) / 60 )) min in)"
 		exec {fd}>&-
@@ -126,7 +164,7 @@ if [ "${1:-}" = --debug ]; then
 	"$FPR_TOP/tests/qemu/suite.py" --series "${2:-6.1}-debug" 2>&1 |
 		tee "$logs/suite-debug"
 elif [ $# = 0 ] || [ "$*" = --all ]; then
-	jobs "$@" > "$logs/.queue" || exit 1
+	job_list "$@" > "$logs/.queue" || exit 1
 	# A job that never ran leaves an empty log: counted as failed
 	while read -r job; do
 		: > "$logs/$job"
@@ -142,7 +180,8 @@ else
 	# one worker, the debug scenarios beside it
 	: > "$logs/debug"
 	build_debug &
-	(debug_job > "$logs/debug" 2>&1) &
+	build_pid=$!
+	(run_job debug > "$logs/debug" 2>&1) &
 	debug_pid=$!
 	"$FPR_TOP/scripts/lint.sh" 2>&1 | tee "$logs/lint"
 	"$FPR_TOP/tests/qemu/suite.py" "$@" 2>&1 | tee "$logs/suite"

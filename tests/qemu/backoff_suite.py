@@ -103,7 +103,7 @@ class BackoffScenarios:
         # it is reported and then reallocated: what the back-off answers.
         # A tight loop reallocates most of it before a pass or keeps it
         # on the per-CPU lists; how much of it a pass sees depends on the
-        # host's load (7.2 under make check's three lanes: steps 0 and 1
+        # host's load (7.2 with two other guests on the host: steps 0 and 1
         # only, for 90 s)
         pause = 3 * delay
         with self.guest("backoff") as g:
@@ -307,7 +307,7 @@ class BackoffScenarios:
         merges with its freed buddy. Free, and discarded on the host, it
         is not reused; before, all of them counted as reused. What the
         guest allocates meanwhile counts some as reused (7.2: 1374 of
-        18928): at most a quarter."""
+        18928): fewer than are found merged."""
         holes = tracked(g)
         c0, m0 = counters(g), backoff_debugfs(g, "merged")
         reclaim.release(g, tag="frag")
