@@ -7,7 +7,7 @@
 #   make dkms-remove         undo dkms-install
 #   make deb                 build ../virtio-fpr-dkms_*.deb
 #   make demo / make check   QEMU demo / the tests (root, Debian; the long
-#                            QEMU scenarios on one or two kernels each; about
+#                            QEMU scenarios on one or two kernels each; under
 #                            an hour on a new 2-core machine, docs/testing.md)
 #   make check-all           every QEMU scenario on every kernel
 #   make check-debug         the whole QEMU suite on the debug kernel (3-4 h;
