@@ -358,10 +358,17 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
                        g.out("echo up") == "up",
                        "first boot waited for a root device: %d boots in "
                        "%.0f s; note: %s" % (g.boot_attempts, took, why))
-            # what the boot waited for, from the NMI's task dump (x86)
-            self.check("boot-stall-tasks",
-                       re.search(r"\(pid 1, [DR]\): [^|]*msleep[^|]*"
-                                 r"kernel_init", note) is not None, why)
+            # what the boot waited for, from the NMI's task dump (x86).
+            # 5.10 prints the NMI's panic but not panic_print's task list
+            # (measured 2026-11-28; likely its printk keeps what the NMI
+            # prints in a per-CPU buffer the panic no longer flushes)
+            if self.k.base == "5.10":
+                print("skip %s: no task dump from an NMI panic on 5.10" %
+                      self.name("boot-stall-tasks"), flush=True)
+            else:
+                self.check("boot-stall-tasks",
+                           re.search(r"\(pid 1, [DR]\): [^|]*msleep[^|]*"
+                                     r"kernel_init", note) is not None, why)
         no_problems(self.t, g, self.name("boot-stall"))
 
     # 5: bad load parameters and another reporting driver
