@@ -70,9 +70,7 @@ trap on_signal INT TERM
 # The debug kernel builds (once, about 20 min of a core) at the lowest
 # priority, in the background; the debug job waits for it
 build_debug() {
-	local build_log=$FPR_CACHE/debug-kernel-build.log
-
-	local rc=0
+	local build_log=$FPR_CACHE/debug-kernel-build.log rc=0
 
 	nice -n 19 "$FPR_TOP/scripts/debug-kernel.sh" > "$build_log" 2>&1 ||
 		rc=$?
@@ -122,6 +120,11 @@ run_job() { # job [suite.py arguments]
 	return "$rc"
 }
 
+# The last "N passed, N failed" line of a log, if any
+result_line() {
+	grep -E '^[0-9]+ passed, [0-9]+ failed$' "$1" | tail -1
+}
+
 # Take the first job of the queue; false once it is empty
 next_job() {
 	local fd
@@ -146,8 +149,8 @@ worker() { # number [suite.py arguments]
 		echo "# $job started (worker $n, $(( (t0 - start) / 60 )) min in)"
 		rc=0
 		run_job "$job" "$@" > "$logs/$job" 2>&1 || rc=$?
-		if [ "$rc" != 0 ] && grep -E '^[0-9]+ passed, [0-9]+ failed$' \
-			"$logs/$job" | tail -1 | grep -q ' 0 failed$'; then
+		if [ "$rc" != 0 ] &&
+			result_line "$logs/$job" | grep -q ' 0 failed$'; then
 			printf 'FAIL %s: exited with status %s\n0 passed, 1 failed\n' \
 				"$job" "$rc" > "$logs/$job-status"
 		fi
@@ -193,7 +196,7 @@ fi
 passed=0
 failed=0
 for f in "$logs"/*; do
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$f" | tail -1)
+	line=$(result_line "$f")
 	if [ -z "$line" ]; then
 		echo "FAIL $(basename "$f"): ended without a result line"
 		failed=$((failed + 1))

@@ -224,9 +224,10 @@ class Scenarios(BalloonScenarios, BindingScenarios, FaultScenarios,
             # (a second later while a report is in flight): the write
             # returns first (6.1-arm64 once read 9 here, then reported
             # order 10 only)
-            core = "9" if fixed else wait_for(
-                lambda: g.read(CORE_ORDER) == "10" and "10",
-                10 * self.k.slow) or g.read(CORE_ORDER)
+            if not fixed:
+                wait_for(lambda: g.read(CORE_ORDER) == "10",
+                         10 * self.k.slow)
+            core = "9" if fixed else g.read(CORE_ORDER)
             before = counters(g)
             r = reclaim.measure(g, seconds=15)
             c = counters(g)
